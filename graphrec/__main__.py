@@ -1,0 +1,3 @@
+from graphrec.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,5 @@
+"""``graphrec bench``: a registry of tasks, methods and datasets, and the runner."""
+from graphrec.bench.registry import get_task, register_dataset, register_method, register_task, tasks
+from graphrec.bench.runner import BenchResult, run_bench, write_json
+
+__all__ = ["BenchResult", "get_task", "register_dataset", "register_method", "register_task", "run_bench", "tasks", "write_json"]

@@ -1,0 +1,1 @@
+"""Bench task definitions; each module registers one task's methods and datasets."""

@@ -1,0 +1,32 @@
+"""Datasets: typed containers, a card per dataset, verified downloads and one-time conversion.
+
+>>> from graphrec.datasets import load
+>>> cora = load("cora")                       # doctest: +SKIP
+>>> cora.adjacency.shape, cora.features.shape  # doctest: +SKIP
+((2708, 2708), (2708, 1433))
+"""
+from graphrec.datasets._cards import DatasetCard, all_cards, get_card
+from graphrec.datasets._fetch import ChecksumError, fetch_files
+from graphrec.datasets._registry import list_datasets, load, register_format
+from graphrec.datasets.ctr import CTRTable
+from graphrec.datasets.graph import AttributedGraph, as_attributed_graph
+from graphrec.datasets.interactions import Interactions
+from graphrec.datasets.tensor import ContinuousTensor
+from graphrec.datasets.triples import Triples
+
+__all__ = [
+    "AttributedGraph",
+    "CTRTable",
+    "ChecksumError",
+    "ContinuousTensor",
+    "DatasetCard",
+    "Interactions",
+    "Triples",
+    "all_cards",
+    "as_attributed_graph",
+    "fetch_files",
+    "get_card",
+    "list_datasets",
+    "load",
+    "register_format",
+]

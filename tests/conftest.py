@@ -1,0 +1,28 @@
+"""Shared fixtures. Tests read real data from ``$GRAPHREC_DATA`` (CI points it at the shared copy)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+if "GRAPHREC_DATA" not in os.environ and _SHARED.is_dir():
+    os.environ["GRAPHREC_DATA"] = str(_SHARED)
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The shared real-data root; tests needing it are skipped only when no copy exists at all."""
+    root = Path(os.environ["GRAPHREC_DATA"]) if "GRAPHREC_DATA" in os.environ else None
+    if root is None or not root.is_dir():
+        pytest.skip("no real-data root: set GRAPHREC_DATA to the shared datasets folder")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Processed caches and downloads go to a per-session temp folder, never to ~/.cache or the share."""
+    cache = tmp_path_factory.getbasetemp() / "graphrec-cache"
+    monkeypatch.setattr("graphrec._config.DEFAULT_DATA_HOME", cache)

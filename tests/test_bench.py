@@ -1,0 +1,56 @@
+"""``graphrec bench``: registry, runner, JSON output and the command line."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from graphrec.bench import get_task, run_bench
+from graphrec.cli import main
+
+
+def test_run_bench_cluster_default_is_reproducible_and_scored():
+    result = run_bench("cluster", seeds=[0, 1])
+    (row,) = result.summary()
+    assert row["method"] == "spectral" and row["dataset"] == "csbm" and row["n_seeds"] == 2
+    assert 0.0 <= row["acc"]["mean"] <= 1.0 and row["seconds"]["mean"] > 0
+    again = run_bench("cluster", seeds=[0, 1])
+    assert [r.metrics for r in again.records] == [r.metrics for r in result.records]
+
+
+def test_cli_bench_prints_table_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "res.json"
+    assert main(["bench", "cluster", "--seeds", "2", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| csbm | spectral |" in printed and "±" in printed
+    data = json.loads(out.read_text())
+    assert data["task"] == "cluster" and len(data["runs"]) == 2
+    assert set(data["summary"][0]) >= {"acc", "nmi", "ari", "seconds", "peak_mb"}
+
+
+def test_cli_bench_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "res.png"
+    assert main(["bench", "cluster", "--seeds", "1", "--plot", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_unknown_names_give_clear_errors(capsys):
+    assert main(["bench", "cluster", "--method", "nope"]) == 2
+    assert "unknown method 'nope'" in capsys.readouterr().err
+    assert main(["bench", "no-task"]) == 2
+    assert "unknown bench task" in capsys.readouterr().err
+    with pytest.raises(KeyError):
+        run_bench("cluster", datasets=["nope"])
+
+
+def test_task_lists_real_graphs():
+    assert {"csbm", "karate", "digits", "cora"} <= set(get_task("cluster").datasets)
+
+
+def test_cli_datasets_list_and_info(capsys):
+    assert main(["datasets", "list"]) == 0
+    assert "cora" in capsys.readouterr().out
+    assert main(["datasets", "info", "cora"]) == 0
+    assert "sha256=" in capsys.readouterr().out
+    assert main(["datasets", "info", "nope"]) == 2

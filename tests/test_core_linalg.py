@@ -1,0 +1,65 @@
+"""Randomised SVD against numpy's exact SVD."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from graphrec.core import normalized_adjacency, randomized_svd
+
+
+def _low_rank(m=300, n=200, r=6, noise=1e-3, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((m, r)) @ np.diag(np.linspace(10, 5, r)) @ rng.standard_normal((r, n)) + noise * rng.standard_normal((m, n))
+
+
+@pytest.mark.parametrize("kind", ["dense", "tensor", "sparse", "operator"])
+def test_matches_exact_svd(kind):
+    a = _low_rank()
+    exact_u, exact_s, _ = np.linalg.svd(a, full_matrices=False)
+    if kind == "dense":
+        u, s, vt = randomized_svd(a, 6, random_state=0)
+    elif kind == "tensor":
+        u, s, vt = randomized_svd(torch.from_numpy(a), 6, random_state=0)
+    elif kind == "sparse":
+        u, s, vt = randomized_svd(sp.csr_matrix(a), 6, random_state=0)
+    else:
+        t = torch.from_numpy(a)
+        u, s, vt = randomized_svd(matmat=lambda x: t @ x, rmatmat=lambda y: t.T @ y, shape=a.shape, n_components=6, random_state=0)
+    np.testing.assert_allclose(s.numpy(), exact_s[:6], rtol=1e-6)
+    # Same subspace: |U^T U_exact| is a signed identity.
+    np.testing.assert_allclose(np.abs(u.numpy().T @ exact_u[:, :6]), np.eye(6), atol=1e-5)
+    np.testing.assert_allclose(u.numpy() @ np.diag(s.numpy()) @ vt.numpy(), exact_u[:, :6] * exact_s[:6] @ np.linalg.svd(a)[2][:6], atol=1e-6)
+
+
+def test_power_iteration_stays_accurate_for_many_steps():
+    # Without re-orthonormalisation, 60 power steps collapse every column onto the top vector.
+    a = _low_rank(noise=0.0)
+    _, s, _ = randomized_svd(a, 6, n_iter=60, oversample=0, random_state=1)
+    np.testing.assert_allclose(s.numpy(), np.linalg.svd(a, compute_uv=False)[:6], rtol=1e-8)
+
+
+def test_reproducible_and_argument_errors():
+    a = _low_rank()
+    u1, _, _ = randomized_svd(a, 3, random_state=5)
+    u2, _, _ = randomized_svd(a, 3, random_state=5)
+    assert torch.equal(u1, u2)
+    with pytest.raises(ValueError, match="n_components"):
+        randomized_svd(a, 0)
+    with pytest.raises(ValueError, match="exceeds"):
+        randomized_svd(a, 500)
+    with pytest.raises(ValueError, match="either a or"):
+        randomized_svd(a, 2, matmat=lambda x: x)
+    with pytest.raises(ValueError, match="required"):
+        randomized_svd(None, 2)
+
+
+def test_normalized_adjacency_closed_form():
+    a = sp.csr_matrix(np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=float))
+    p = normalized_adjacency(a).toarray()
+    d = np.array([2.0, 3.0, 2.0])
+    expected = (a.toarray() + np.eye(3)) / np.sqrt(np.outer(d, d))
+    np.testing.assert_allclose(p, expected)
+    isolated = normalized_adjacency(sp.csr_matrix((2, 2)), self_loops=False).toarray()
+    np.testing.assert_array_equal(isolated, np.zeros((2, 2)))

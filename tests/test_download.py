@@ -1,0 +1,121 @@
+"""The download path, exercised against a local HTTP server on 127.0.0.1 that serves the shared files.
+
+No test here reaches the network.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import http.server
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graphrec.datasets import ChecksumError, get_card, load
+from graphrec.datasets import _registry
+from graphrec.datasets._fetch import download, fetch_files
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves files from ``directory``; ``/truncated/...`` sends half a file, ``/drop/...`` hangs up mid-body."""
+
+    def log_message(self, *args) -> None:  # keep test output clean
+        pass
+
+    def do_GET(self) -> None:
+        for prefix in ("/truncated", "/drop"):
+            if self.path.startswith(prefix + "/"):
+                real = Path(self.directory) / self.path[len(prefix) + 1 :]
+                body = real.read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2])
+                if prefix == "/drop":
+                    self.wfile.flush()
+                    self.connection.shutdown(2)
+                return
+        super().do_GET()
+
+
+@pytest.fixture(scope="module")
+def server(data_root):
+    handler = functools.partial(_Handler, directory=str(data_root))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def _local_card(name: str, base_url: str):
+    """The real card with every URL pointing at the local server's copy of the same file."""
+    card = get_card(name)
+    files = tuple(dataclasses.replace(f, url=f"{base_url}/{card.path}/{f.name}") for f in card.files)
+    return dataclasses.replace(card, files=files)
+
+
+@pytest.fixture
+def empty_roots(tmp_path, monkeypatch):
+    """No data anywhere: $GRAPHREC_DATA and the default cache are empty temp folders."""
+    monkeypatch.setenv("GRAPHREC_DATA", str(tmp_path / "data"))
+    monkeypatch.setattr("graphrec._config.DEFAULT_DATA_HOME", tmp_path / "cache")
+    return tmp_path
+
+
+def test_load_downloads_verifies_and_converts_once(server, empty_roots, monkeypatch):
+    card = _local_card("cora", server)
+    monkeypatch.setattr(_registry, "get_card", lambda name: card)
+    graph = load("cora")
+    assert (graph.n_nodes, graph.n_edges, graph.n_features) == (2708, 5278, 1433)
+    downloaded = sorted(p.name for p in (empty_roots / "data" / card.path).iterdir())
+    assert downloaded == sorted(f.name for f in card.files)
+    # The second load comes from the processed cache: no file is fetched again.
+    monkeypatch.setattr(_registry, "fetch_files", lambda *a, **k: pytest.fail("raw files were read again"))
+    again = load("cora")
+    assert (again.adjacency != graph.adjacency).nnz == 0
+    np.testing.assert_array_equal(again.labels, graph.labels)
+
+
+def test_existing_files_are_not_downloaded(server, data_root, empty_roots, monkeypatch):
+    card = get_card("cora")
+    monkeypatch.setenv("GRAPHREC_DATA", str(data_root))
+    monkeypatch.setattr("graphrec.datasets._fetch.download", lambda *a, **k: pytest.fail("downloaded a file that exists"))
+    paths = fetch_files(card)
+    assert all(Path(p).is_relative_to(data_root) for p in paths.values())
+
+
+@pytest.mark.parametrize("mode", ["truncated", "drop"])
+def test_interrupted_or_truncated_download_leaves_nothing(server, empty_roots, mode):
+    card = get_card("cora")
+    spec = card.files[0]
+    dest = empty_roots / "dl" / spec.name
+    with pytest.raises((ChecksumError, OSError)) as info:
+        download(f"{server}/{mode}/{card.path}/{spec.name}", dest, spec, verbose=False)
+    if isinstance(info.value, ChecksumError):
+        assert spec.sha256 in str(info.value)
+    assert not dest.exists()
+    assert list(dest.parent.iterdir()) == []  # no partial temp file either
+
+
+def test_corrupt_local_file_names_file_and_checksum(data_root, empty_roots, monkeypatch):
+    card = get_card("cora")
+    spec = card.files[0]
+    folder = empty_roots / "data" / card.path
+    folder.mkdir(parents=True)
+    for f in card.files:
+        (folder / f.name).write_bytes((data_root / card.path / f.name).read_bytes())
+    truncated = folder / spec.name
+    truncated.write_bytes(truncated.read_bytes()[:100])
+    with pytest.raises(ChecksumError) as info:
+        load("cora")
+    message = str(info.value)
+    assert str(truncated) in message and spec.sha256 in message
+    assert not (empty_roots / "data" / "processed").exists() or not any((empty_roots / "data" / "processed").iterdir())
+
+
+def test_unknown_dataset_lists_available():
+    with pytest.raises(KeyError, match="unknown dataset 'no-such'.*cora"):
+        load("no-such")
