@@ -8,8 +8,16 @@
 from graphrec.datasets._cards import DatasetCard, all_cards, get_card
 from graphrec.datasets._fetch import ChecksumError, fetch_files
 from graphrec.datasets._registry import list_datasets, load, register_format
+from graphrec.datasets.builtin import load_digits_graph, load_karate_club
 from graphrec.datasets.ctr import CTRTable
 from graphrec.datasets.graph import AttributedGraph, as_attributed_graph
+from graphrec.datasets.generators import (
+    make_attributed_sbm,
+    make_continuous_tensor,
+    make_ctr,
+    make_knowledge_graph,
+    make_latent_factor_interactions,
+)
 from graphrec.datasets.interactions import Interactions
 from graphrec.datasets.tensor import ContinuousTensor
 from graphrec.datasets.triples import Triples
@@ -28,5 +36,12 @@ __all__ = [
     "get_card",
     "list_datasets",
     "load",
+    "load_digits_graph",
+    "load_karate_club",
+    "make_attributed_sbm",
+    "make_continuous_tensor",
+    "make_ctr",
+    "make_knowledge_graph",
+    "make_latent_factor_interactions",
     "register_format",
 ]
