@@ -77,9 +77,10 @@ class BenchResult:
                 vals = np.array([r.metrics[name] for r in runs], dtype=float)
                 row[name] = {"mean": float(vals.mean()), "std": float(vals.std())}
             row["seconds"] = {"mean": float(np.mean([r.seconds for r in runs])), "std": float(np.std([r.seconds for r in runs]))}
-            row["peak_mb"] = float(max(r.peak_mb for r in runs))
+            # Median over seeds: the first run of a process also pays for lazy imports.
+            row["peak_mb"] = float(np.median([r.peak_mb for r in runs]))
             if runs[0].cuda_peak_mb is not None:
-                row["cuda_peak_mb"] = float(max(r.cuda_peak_mb for r in runs))
+                row["cuda_peak_mb"] = float(np.median([r.cuda_peak_mb for r in runs]))
             rows.append(row)
         return rows
 
@@ -107,7 +108,7 @@ class BenchResult:
 
     def table(self, metrics: list[str]) -> str:
         """A markdown table: metrics as mean +- std, wall seconds, peak memory."""
-        header = ["dataset", "method", *metrics, "seconds", "peak MB"]
+        header = ["dataset", "method", *metrics, "seconds", "peak MB (median)"]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in self.summary():
             cells = [row["dataset"], row["method"]]
