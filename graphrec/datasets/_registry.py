@@ -18,7 +18,7 @@ from graphrec.datasets._fetch import fetch_files
 logger = logging.getLogger(__name__)
 
 # Bump when a reader's output changes, so stale processed caches are rebuilt.
-CONVERSION_VERSION = 1
+CONVERSION_VERSION = 2
 
 Reader = Callable[..., Any]
 _READERS: dict[str, Reader] = {}
