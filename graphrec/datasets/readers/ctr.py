@@ -1,0 +1,1 @@
+"""Readers for ctr data sets."""

@@ -1,0 +1,1 @@
+"""Readers for kg data sets."""

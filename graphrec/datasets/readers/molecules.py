@@ -1,0 +1,1 @@
+"""Readers for molecules data sets."""

@@ -1,0 +1,1 @@
+"""Readers for tensor data sets."""
