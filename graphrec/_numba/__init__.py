@@ -1,0 +1,1 @@
+"""Numba twins of the compiled kernels (imported lazily by ``graphrec.kernels``)."""
