@@ -79,6 +79,26 @@ def bench_topk(b: int, n: int, excluded_per_row: int, k: int, repeats: int) -> d
         return torch.topk(masked, k, dim=1)
 
     contenders = {"numpy argpartition + mask": numpy_argpartition, "torch.topk + mask": torch_topk}
+    if torch.cuda.is_available():
+        sc = st.cuda()
+        rows_c = torch.from_numpy(np.repeat(np.arange(b), np.diff(indptr))).cuda()
+        cols_c = torch.from_numpy(indices).cuda()
+
+        def cuda_sync(fn):
+            def run():
+                out = fn()
+                torch.cuda.synchronize()
+                return out
+
+            return run
+
+        def torch_topk_cuda():
+            masked = sc.clone()
+            masked[rows_c, cols_c] = -torch.inf
+            return torch.topk(masked, k, dim=1)
+
+        contenders["torch.topk + mask (cuda)"] = cuda_sync(torch_topk_cuda)
+        contenders["graphrec (cuda tensor)"] = cuda_sync(lambda: topk_exclude(sc, k, indptr, indices))
     for backend in ("cpp", "numba"):
         if backend in available_backends():
             contenders[f"graphrec {backend}"] = lambda bk=backend: topk_exclude(scores, k, indptr, indices, backend=bk)
