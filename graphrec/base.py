@@ -5,6 +5,9 @@ hyper-parameters only in ``__init__``, validate them in ``fit``, return ``self``
 and expose fitted state in attributes ending with ``_``. Randomness comes from ``random_state``
 alone; ``device`` places torch work; ``verbose`` switches progress bars and logging.
 
+Hyper-parameters are checked in ``fit`` with ``graphrec.utils.validation.check_int`` /
+``check_float`` / ``check_choice``, which name the parameter and the allowed range.
+
 A method registers its estimator with :func:`register_estimator`, giving a small valid input
 and a few bad inputs, so that ``tests/test_estimator_contract.py`` checks it automatically.
 """
@@ -26,41 +29,6 @@ class GraphrecEstimator(BaseEstimator):
 
     def _check_is_fitted(self) -> None:
         check_is_fitted(self)
-
-    def _check_params(self, constraints: dict[str, Callable[[Any], bool] | tuple]) -> None:
-        """Validate hyper-parameters at fit time.
-
-        ``constraints`` maps a parameter name to a predicate or to a tuple of allowed values;
-        a failure raises ``ValueError`` naming the parameter, its value and what is allowed.
-        """
-        for name, rule in constraints.items():
-            value = getattr(self, name)
-            if isinstance(rule, tuple):
-                if value not in rule:
-                    raise ValueError(f"{name}={value!r} is not valid; expected one of {rule}")
-            elif not rule(value):
-                doc = getattr(rule, "__doc__", None) or "a valid value"
-                raise ValueError(f"{name}={value!r} is not valid; expected {doc.strip()}")
-
-
-def positive_int(value: Any) -> bool:
-    """a positive integer"""
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def non_negative_int(value: Any) -> bool:
-    """a non-negative integer"""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def positive_float(value: Any) -> bool:
-    """a positive finite number"""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < float(value) < float("inf")
-
-
-def unit_interval(value: Any) -> bool:
-    """a number in [0, 1]"""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= float(value) <= 1.0
 
 
 @dataclass(frozen=True)

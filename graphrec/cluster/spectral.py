@@ -20,10 +20,10 @@ from sklearn.base import ClusterMixin
 from sklearn.cluster import KMeans
 from sklearn.preprocessing import normalize
 
-from graphrec.base import GraphrecEstimator, non_negative_int, positive_int
+from graphrec.base import GraphrecEstimator
 from graphrec.core import normalized_adjacency, randomized_svd, to_torch_sparse
 from graphrec.datasets.graph import as_attributed_graph
-from graphrec.utils.validation import check_device, check_random_state
+from graphrec.utils.validation import check_device, check_int, check_random_state
 
 
 def smoothed_feature_embedding(
@@ -124,7 +124,9 @@ class AttributedSpectralClustering(ClusterMixin, GraphrecEstimator):
 
     def fit(self, graph: Any, y: None = None) -> "AttributedSpectralClustering":
         """Cluster the nodes of ``graph`` (AttributedGraph, PyG ``Data`` or ``(adjacency, features)``)."""
-        self._check_params({"n_clusters": positive_int, "T": non_negative_int, "n_iter": non_negative_int})
+        check_int(self.n_clusters, "n_clusters", low=1)
+        check_int(self.T, "T", low=0)
+        check_int(self.n_iter, "n_iter", low=0)
         g = as_attributed_graph(graph)
         if self.n_clusters > min(g.n_nodes, g.n_features):
             raise ValueError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from graphrec.datasets.generators._checks import check_int
+from graphrec.utils.validation import check_int
 from graphrec.datasets.graph import AttributedGraph
 
 __all__ = ["load_digits_graph", "load_karate_club"]

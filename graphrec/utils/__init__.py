@@ -2,8 +2,11 @@
 from graphrec.utils.validation import (
     check_adjacency,
     check_array,
+    check_choice,
     check_device,
     check_features,
+    check_float,
+    check_int,
     check_labels,
     check_random_state,
     torch_generator,
@@ -13,8 +16,11 @@ from graphrec.utils.progress import progress
 __all__ = [
     "check_adjacency",
     "check_array",
+    "check_choice",
     "check_device",
     "check_features",
+    "check_float",
+    "check_int",
     "check_labels",
     "check_random_state",
     "progress",

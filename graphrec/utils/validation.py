@@ -12,6 +12,46 @@ import numpy as np
 import scipy.sparse as sp
 
 
+def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None) -> int:
+    """``value`` as an ``int`` in ``[low, high]`` (either bound optional); bools are rejected."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value}")
+    return value
+
+
+def check_float(
+    value: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+) -> float:
+    """``value`` as a finite ``float`` in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    below = low is not None and (value <= low if low_open else value < low)
+    above = high is not None and value > high
+    if value != value or below or above or value in (float("inf"), float("-inf")):
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        raise ValueError(f"{name} must be a finite number in {'(' if low_open else '['}{lo}, {hi}], got {value}")
+    return value
+
+
+def check_choice(value: Any, name: str, choices: tuple) -> Any:
+    """``value`` if it is one of ``choices``; else a ``ValueError`` listing them."""
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not valid; expected one of {choices}")
+    return value
+
+
 def check_random_state(random_state: Any) -> np.random.Generator:
     """Turn ``None`` / int / ``Generator`` / ``RandomState`` into a ``numpy.random.Generator``."""
     if random_state is None or isinstance(random_state, (numbers.Integral, np.integer)):

@@ -35,7 +35,8 @@ from scipy.optimize import brentq
 from scipy.special import expit
 
 from graphrec.datasets.ctr import CTRTable
-from graphrec.datasets.generators._checks import check_float, check_int, check_split_fractions
+from graphrec.datasets.generators._checks import check_split_fractions
+from graphrec.utils.validation import check_float, check_int
 from graphrec.utils.validation import check_random_state
 
 __all__ = ["make_ctr"]

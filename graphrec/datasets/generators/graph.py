@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from graphrec.datasets.generators._checks import check_float, check_int
+from graphrec.utils.validation import check_float, check_int
 from graphrec.datasets.graph import AttributedGraph
 from graphrec.utils.validation import check_random_state
 

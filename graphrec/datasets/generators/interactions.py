@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from graphrec.datasets.generators._checks import check_float, check_int
+from graphrec.utils.validation import check_float, check_int
 from graphrec.datasets.interactions import Interactions
 from graphrec.utils.validation import check_random_state
 

@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from graphrec.datasets.generators._checks import check_float, check_int, check_split_fractions
+from graphrec.datasets.generators._checks import check_split_fractions
+from graphrec.utils.validation import check_float, check_int
 from graphrec.datasets.triples import Triples
 from graphrec.utils.validation import check_random_state
 

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from graphrec.datasets.generators._checks import check_float, check_int
+from graphrec.utils.validation import check_float, check_int
 from graphrec.datasets.tensor import ContinuousTensor
 from graphrec.utils.validation import check_array, check_random_state
 
