@@ -22,7 +22,9 @@ ext_modules = [
         sources=["cpp_ext/module.cpp", "cpp_ext/topk.cpp", "cpp_ext/spmm.cpp"],
         include_dirs=["cpp_ext"],
         cxx_std=17,
-        extra_compile_args=["-O3", *native],
+        # -fopenmp-simd honours `#pragma omp simd` only: no OpenMP runtime is linked (torch ships
+        # its own libgomp), threads are std::thread.
+        extra_compile_args=["-O3", "-fopenmp-simd", *native],
     ),
 ]
 
