@@ -1,8 +1,10 @@
 """Clustering of attributed graphs."""
 from graphrec.base import EstimatorSpec, register_estimator
+from graphrec.cluster.s2cag import MS2CAG, PRESETS, S2CAG
+from graphrec.cluster.snem import snem_rounding
 from graphrec.cluster.spectral import AttributedSpectralClustering, smoothed_feature_embedding
 
-__all__ = ["AttributedSpectralClustering", "smoothed_feature_embedding"]
+__all__ = ["AttributedSpectralClustering", "MS2CAG", "PRESETS", "S2CAG", "smoothed_feature_embedding", "snem_rounding"]
 
 
 def _sbm(seed: int) -> tuple:
@@ -29,6 +31,14 @@ def _bad_inputs() -> dict:
     }
 
 
+def _s2cag_bad_inputs() -> dict:
+    g = _sbm(0)[0]
+    return {
+        **_bad_inputs(),
+        "too many clusters": lambda: ((g.adjacency[:2, :2], g.features[:2]),),
+    }
+
+
 register_estimator(
     "AttributedSpectralClustering",
     EstimatorSpec(
@@ -39,3 +49,15 @@ register_estimator(
         fitted_method=None,
     ),
 )
+
+for _name, _cls, _extra in (("S2CAG", S2CAG, {}), ("MS2CAG", MS2CAG, {"tau": 20})):
+    register_estimator(
+        _name,
+        EstimatorSpec(
+            factory=lambda cls=_cls, extra=_extra: cls(n_clusters=3, random_state=0, **extra),
+            make_input=_sbm,
+            output=lambda est, args: est.labels_,
+            bad_inputs=_s2cag_bad_inputs(),
+            fitted_method=None,
+        ),
+    )

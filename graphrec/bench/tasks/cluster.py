@@ -46,9 +46,27 @@ def _kmeans_features(graph: Any, seed: int, device: str) -> dict[str, float]:
     return _score(graph, est.fit_predict(normalize(graph.features)))
 
 
+def _s2cag_runner(class_name: str):
+    """Runner for S2CAG / M-S2CAG: the official preset when the dataset has one, else defaults."""
+
+    def run(graph: Any, seed: int, device: str) -> dict[str, float]:
+        from graphrec import cluster
+
+        cls = getattr(cluster, class_name)
+        if graph.name in cluster.PRESETS:
+            est = cls.from_preset(graph.name, random_state=seed, device=device)
+        else:
+            est = cls(n_clusters=graph.n_classes, random_state=seed, device=device)
+        return _score(graph, est.fit_predict(graph))
+
+    return run
+
+
 register_method("cluster", "spectral", _spectral, "k-means on the SVD of graph-smoothed attributes (baseline)")
 register_method("cluster", "sklearn-spectral", _sklearn_spectral, "peer: sklearn SpectralClustering on the graph only")
 register_method("cluster", "kmeans", _kmeans_features, "peer: sklearn KMeans on the attributes only")
+register_method("cluster", "s2cag", _s2cag_runner("S2CAG"), "S2CAG, Lin et al. KDD 2025 (official preset per dataset)")
+register_method("cluster", "m-s2cag", _s2cag_runner("MS2CAG"), "M-S2CAG, Lin et al. KDD 2025 (official preset per dataset)")
 
 
 def _csbm() -> Any:

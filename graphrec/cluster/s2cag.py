@@ -1,0 +1,554 @@
+"""S2CAG and M-S2CAG: linear-time spectral subspace clustering of attributed graphs.
+
+Pipeline (official code HKBU-LAGAS/S2CAG, read line by line; see ``shared/papers/s2cag.md``):
+
+1. Propagation operator, doubly self-looped and row-stochastic:
+   ``A_sym = D1^{-1/2} (A + I) D1^{-1/2}``, ``P = diag((A_sym + I) 1)^{-1} (A_sym + I)``.
+2. Attributes: TF-IDF (scikit-learn defaults, rows L2-normalised), then attribute-degree
+   normalisation ``X_hat = diag(delta)^{-1/2} X`` with ``delta = X (X^T 1)`` (zero -> 1), so that
+   ``X_hat X_hat^T`` is a normalised affinity of spectral radius 1.
+   Real-valued features (any negative entry) skip TF-IDF (meaningless for them): rows are
+   L2-normalised and a constant column is appended, ``X <- [X_rownorm, 1] / sqrt(2)``, so that
+   ``X X^T = (1 + cos) / 2`` is the cosine affinity shifted into [0, 1]; ``delta`` is then
+   non-negative and the same degree normalisation applies (no NaN, spectral radius 1).
+3. Normalised smoothed representation (NSR)
+   ``Z = c * sum_{t=0..T} alpha^t P^t X_hat``, ``c = (1 - alpha) / (1 - alpha^{T+1})``
+   (``1 / (T+1)`` at ``alpha = 1``), evaluated by Horner's rule ``R <- alpha P R + X_hat``.
+   One polynomial for every solver: the official code's materialised path uses a slightly
+   different one, here the solver choice never changes the model.
+4. S2CAG: top ``k+1`` left singular vectors of ``Z`` by a randomised SVD with ``tau`` power
+   iterations, re-orthonormalised at every half-step (the official code is not, and collapses to
+   chance accuracy for ``tau >= 30``); the first (trivial) vector is dropped.
+   M-S2CAG: rows rescaled ``Z <- diag(sqrt(max(Z 1, 0))) Z``, then the ``k`` leading eigenvectors
+   of the modularity matrix ``B = Z Z^T - gamma d d^T / (1^T d)``, ``d = Z (Z^T 1)``, by orthogonal
+   iteration with QR on a block of ``k + p`` columns followed by a Rayleigh-Ritz step keeping the
+   ``k`` algebraically largest Ritz pairs; ``Z Z^T`` is never formed. ``B`` is a PSD matrix minus
+   a rank-one PSD term, so it has at most one negative eigenvalue (Weyl interlacing): with
+   ``p >= 1`` the block converges to a space holding the top-``k`` algebraic eigenvectors, which
+   the official code (block ``k``, largest magnitude, no oversampling) does not guarantee, and
+   the extra columns speed convergence up to ``(lambda_{k+p+1} / lambda_k)^tau``.
+5. SNEM rounding of the ``n x k`` embedding (:func:`graphrec.cluster.snem.snem_rounding`).
+
+``Z`` is applied implicitly (``T`` sparse products inside every product with ``Z``; sparse
+attributes stay sparse end to end) or materialised once as a dense ``n x d`` array, whichever the
+official cost rule says is cheaper (:func:`choose_solver`); ``solver="exact"`` uses a dense SVD /
+eigendecomposition, for small graphs and tests.
+
+Reference: X. Lin, R. Yang, H. Zheng, X. Ke, "Spectral Subspace Clustering for Attributed Graphs",
+KDD 2025 (arXiv 2411.11074).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import ClusterMixin
+from sklearn.feature_extraction.text import TfidfTransformer
+from sklearn.preprocessing import normalize
+
+from graphrec.base import GraphrecEstimator
+from graphrec.cluster.snem import snem_rounding
+from graphrec.core import randomized_svd
+from graphrec.datasets.graph import as_attributed_graph
+from graphrec.kernels import csr_matmul
+from graphrec.utils.validation import (
+    check_choice,
+    check_device,
+    check_float,
+    check_int,
+    torch_generator,
+)
+
+logger = logging.getLogger(__name__)
+
+SOLVERS = ("auto", "implicit", "materialize", "exact")
+
+# Official per-dataset hyper-parameters (run.sh of HKBU-LAGAS/S2CAG; Cora from PyAGC's configs,
+# it is not in run.sh). ``n_clusters`` is the number of ground-truth classes.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "acm": {
+        "S2CAG": dict(n_clusters=3, T=15, alpha=0.8, tau=7),
+        "MS2CAG": dict(n_clusters=3, T=15, alpha=0.8, gamma=1.0, tau=50),
+    },
+    "dblp": {
+        "S2CAG": dict(n_clusters=4, T=10, alpha=0.9, tau=7),
+        "MS2CAG": dict(n_clusters=4, T=10, alpha=0.9, gamma=1.0, tau=50),
+    },
+    "wiki": {
+        "S2CAG": dict(n_clusters=17, T=6, alpha=1.7, tau=7),
+        "MS2CAG": dict(n_clusters=17, T=12, alpha=1.7, gamma=0.9, tau=50),
+    },
+    "pubmed": {
+        "S2CAG": dict(n_clusters=3, T=175, alpha=1.8, tau=7),
+        "MS2CAG": dict(n_clusters=3, T=175, alpha=1.8, gamma=1.0, tau=50),
+    },
+    "arxiv": {
+        "S2CAG": dict(n_clusters=40, T=30, alpha=1.4, tau=4),
+        "MS2CAG": dict(n_clusters=40, T=30, alpha=2.5, gamma=1.0, tau=50),
+    },
+    "corafull": {
+        "S2CAG": dict(n_clusters=70, T=20, alpha=0.9, tau=7),
+        "MS2CAG": dict(n_clusters=70, T=7, alpha=1.4, gamma=1.0, tau=100),
+    },
+    "citeseer": {
+        "S2CAG": dict(n_clusters=6, T=60, alpha=0.8, tau=7),
+        "MS2CAG": dict(n_clusters=6, T=40, alpha=0.8, gamma=0.9, tau=100),
+    },
+    "photo": {
+        "S2CAG": dict(n_clusters=8, T=9, alpha=1.5, tau=7),
+        "MS2CAG": dict(n_clusters=8, T=9, alpha=1.5, gamma=1.0, tau=50),
+    },
+    "cora": {
+        "S2CAG": dict(n_clusters=7, T=20, alpha=0.9, tau=7),
+        "MS2CAG": dict(n_clusters=7, T=16, alpha=1.2, gamma=1.0, tau=100),
+    },
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Pre-processing
+# --------------------------------------------------------------------------------------------
+def propagation_matrix(adjacency: sp.spmatrix) -> sp.csr_matrix:
+    """The doubly self-looped row-stochastic operator ``P`` (step 1 of the module docs).
+
+    Parameters
+    ----------
+    adjacency : sparse matrix, shape (n, n)
+        Symmetric, non-negative; existing self-loops are kept (and ``I`` is still added).
+
+    Returns
+    -------
+    P : csr_matrix, shape (n, n), rows summing to 1; not symmetric in general.
+    """
+    a = sp.csr_matrix(adjacency, dtype=np.float64) + sp.identity(adjacency.shape[0], format="csr")
+    inv_sqrt = np.asarray(a.sum(axis=1)).ravel() ** -0.5  # >= 1 after adding I
+    a_sym = sp.diags(inv_sqrt) @ a @ sp.diags(inv_sqrt) + sp.identity(a.shape[0], format="csr")
+    p = sp.diags(1.0 / np.asarray(a_sym.sum(axis=1)).ravel()) @ a_sym
+    p = sp.csr_matrix(p)
+    p.sort_indices()
+    return p
+
+
+def normalize_attributes(features: np.ndarray | sp.spmatrix) -> np.ndarray | sp.csr_matrix:
+    """``X_hat``: TF-IDF plus attribute-degree normalisation (step 2 of the module docs).
+
+    Parameters
+    ----------
+    features : ndarray or sparse matrix, shape (n, d)
+        Finite. Non-negative features take the official TF-IDF path; features with any negative
+        entry take the real-valued path (no TF-IDF, shifted cosine affinity, one extra
+        column). Sparse stays sparse.
+
+    Returns
+    -------
+    X_hat : same kind as ``features``, shape (n, d) (``(n, d + 1)`` on the real-valued path), float64.
+    """
+    sparse = sp.issparse(features)
+    x = sp.csr_matrix(features, dtype=np.float64) if sparse else np.asarray(features, dtype=np.float64)
+    negative = (x.data.min() if sparse and x.nnz else x.min()) < 0 if x.size else False
+    if negative:
+        x = normalize(x, norm="l2", axis=1)
+        ones = np.ones((x.shape[0], 1))
+        x = (sp.hstack([x, ones], format="csr") if sparse else np.hstack([x, ones])) / np.sqrt(2.0)
+    else:
+        x = TfidfTransformer().fit_transform(x)
+        x = x if sparse else x.toarray()
+    delta = np.asarray(x @ np.asarray(x.sum(axis=0)).ravel()).ravel()
+    delta[delta <= 0] = 1.0
+    scale = delta**-0.5
+    return sp.csr_matrix(sp.diags(scale) @ x) if sparse else x * scale[:, None]
+
+
+# --------------------------------------------------------------------------------------------
+# The NSR operator Z, implicit or materialised
+# --------------------------------------------------------------------------------------------
+class _Sparse:
+    """A sparse matrix usable on torch tensors: the threaded CSR kernel on CPU, torch on GPU."""
+
+    def __init__(self, a: sp.csr_matrix, device: torch.device) -> None:
+        self.csr, self.device = a, device
+        if device.type != "cpu":
+            coo = a.tocoo()
+            idx = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+            self.t = torch.sparse_coo_tensor(idx, torch.from_numpy(coo.data), a.shape, device=device).coalesce()
+
+    def __matmul__(self, h: torch.Tensor) -> torch.Tensor:
+        if self.device.type == "cpu":
+            return torch.from_numpy(csr_matmul(self.csr, h.numpy()))
+        return self.t @ h
+
+
+class SmoothedRepresentation:
+    """The NSR ``Z = c * sum_{t=0..T} alpha^t P^t X_hat`` (n x d) as an operator, optionally row-scaled.
+
+    Parameters
+    ----------
+    p : csr_matrix, shape (n, n)
+        Propagation operator from :func:`propagation_matrix`.
+    x_hat : ndarray or csr_matrix, shape (n, d)
+        Normalised attributes from :func:`normalize_attributes`.
+    T : int
+        Polynomial order (propagation steps).
+    alpha : float
+        Decay (> 0; values > 1 up-weight long-range propagation).
+    device : torch.device
+    row_scale : Tensor, shape (n,), optional
+        ``w`` in ``diag(w) Z`` (M-S2CAG's rescaling).
+    """
+
+    def __init__(
+        self,
+        p: sp.csr_matrix,
+        x_hat: Any,
+        T: int,
+        alpha: float,
+        device: torch.device,
+        row_scale: torch.Tensor | None = None,
+    ) -> None:
+        self.n, self.d = x_hat.shape
+        self.T, self.alpha, self.device, self.row_scale = T, alpha, device, row_scale
+        self.c = 1.0 / (T + 1) if alpha == 1.0 else (1.0 - alpha) / (1.0 - alpha ** (T + 1))
+        self.nnz_p = p.nnz
+        self.nnz_x = x_hat.nnz if sp.issparse(x_hat) else self.n * self.d
+        self._p, self._pt = _Sparse(p, device), _Sparse(p.T.tocsr(), device)
+        if sp.issparse(x_hat):
+            self._x, self._xt = _Sparse(x_hat, device), _Sparse(x_hat.T.tocsr(), device)
+        else:
+            self._x = torch.as_tensor(x_hat, device=device)
+            self._xt = self._x.T
+
+    def with_row_scale(self, row_scale: torch.Tensor) -> "SmoothedRepresentation":
+        """A shallow copy representing ``diag(row_scale) Z``."""
+        twin = object.__new__(SmoothedRepresentation)
+        twin.__dict__.update(self.__dict__)
+        twin.row_scale = row_scale
+        return twin
+
+    def _poly(self, op: _Sparse, h: torch.Tensor) -> torch.Tensor:
+        """``c * sum_t alpha^t op^t h`` by Horner's rule."""
+        r = h
+        for _ in range(self.T):
+            r = (op @ r).mul_(self.alpha).add_(h)  # op @ r is a fresh tensor: update it in place
+        return self.c * r
+
+    def matmat(self, g: torch.Tensor) -> torch.Tensor:
+        """``Z @ g`` for ``g`` of shape (d, r)."""
+        out = self._poly(self._p, self._x @ g)
+        return out if self.row_scale is None else self.row_scale[:, None] * out
+
+    def rmatmat(self, h: torch.Tensor) -> torch.Tensor:
+        """``Z^T @ h`` for ``h`` of shape (n, r)."""
+        if self.row_scale is not None:
+            h = self.row_scale[:, None] * h
+        return self._xt @ self._poly(self._pt, h)
+
+    def materialize(self) -> torch.Tensor:
+        """``Z`` as a dense (n, d) tensor."""
+        x = self._x.csr.toarray() if isinstance(self._x, _Sparse) else self._x.cpu().numpy()
+        z = self._poly(self._p, torch.from_numpy(np.ascontiguousarray(x)).to(self.device))
+        return z if self.row_scale is None else self.row_scale[:, None] * z
+
+
+def choose_solver(n: int, d: int, nnz_p: int, nnz_x: int, T: int, n_products: int, width: int) -> str:
+    """The official cost rule: ``"materialize"`` if forming ``Z`` once is cheaper, else ``"implicit"``.
+
+    Costs (flops up to a constant) for ``n_products`` products of ``Z`` (and ``Z^T``) with
+    ``width`` columns: materialise ``nnz(P) d T + 2 n_products n d width``; implicit
+    ``2 n_products (nnz(X_hat) + nnz(P) T) width``. With dense ``X_hat`` this is the official
+    ``d < 2 (tau+1) (k+p)`` switch; sparse ``X_hat`` favours the implicit path further.
+    """
+    materialize = nnz_p * d * T + 2 * n_products * n * d * width
+    implicit = 2 * n_products * (nnz_x + nnz_p * T) * width
+    return "materialize" if materialize < implicit else "implicit"
+
+
+def _fix_signs(u: torch.Tensor) -> torch.Tensor:
+    """Flip columns so that the largest-magnitude entry of each is positive (sklearn's svd_flip)."""
+    idx = u.abs().argmax(dim=0)
+    signs = torch.sign(u[idx, torch.arange(u.shape[1], device=u.device)])
+    signs[signs == 0] = 1
+    return u * signs
+
+
+def _prepare(graph: Any, n_clusters: int, T: int, alpha: float, device: Any) -> SmoothedRepresentation:
+    """Validate the graph against ``n_clusters`` and build its NSR operator."""
+    g = as_attributed_graph(graph)
+    dev = check_device(device)
+    if n_clusters > g.n_nodes:
+        raise ValueError(f"n_clusters={n_clusters} exceeds the number of nodes {g.n_nodes}")
+    return SmoothedRepresentation(propagation_matrix(g.adjacency), normalize_attributes(g.features), T, alpha, dev)
+
+
+# --------------------------------------------------------------------------------------------
+# Functional core
+# --------------------------------------------------------------------------------------------
+def s2cag_embedding(
+    op: SmoothedRepresentation,
+    n_clusters: int,
+    *,
+    tau: int = 7,
+    oversample: int = 10,
+    solver: str = "auto",
+    random_state: Any = None,
+) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """S2CAG's spectral embedding: left singular vectors 2..k+1 of ``Z``.
+
+    Parameters
+    ----------
+    op : SmoothedRepresentation
+        ``Z`` of shape (n, d); needs ``n_clusters + 1 <= min(n, d)``.
+    n_clusters : int
+        ``k``.
+    tau, oversample : int
+        Power iterations and oversampling ``p`` of the randomised SVD (test matrix d x (k+1+p)).
+    solver : {"auto", "implicit", "materialize", "exact"}
+    random_state : int, Generator or None
+
+    Returns
+    -------
+    embedding : Tensor, shape (n, k)
+    singular_values : Tensor, shape (k,)   (the dropped trivial one excluded)
+    solver : str, the solver actually used.
+    """
+    k1 = n_clusters + 1
+    if k1 > min(op.n, op.d):
+        raise ValueError(
+            f"n_clusters={n_clusters} needs n_clusters + 1 <= min(n_nodes, n_features) = {min(op.n, op.d)}"
+        )
+    if solver == "auto":
+        solver = choose_solver(op.n, op.d, op.nnz_p, op.nnz_x, op.T, tau + 1, min(k1 + oversample, op.d))
+    if solver == "exact":
+        u, s, _ = torch.linalg.svd(op.materialize(), full_matrices=False)
+        u, s = _fix_signs(u[:, :k1]), s[:k1]
+    else:
+        kwargs = dict(n_components=k1, oversample=oversample, n_iter=tau, random_state=random_state, device=op.device)
+        if solver == "materialize":
+            u, s, _ = randomized_svd(op.materialize(), **kwargs)
+        else:
+            u, s, _ = randomized_svd(matmat=op.matmat, rmatmat=op.rmatmat, shape=(op.n, op.d), **kwargs)
+    return u[:, 1:], s[1:], solver
+
+
+def ms2cag_embedding(
+    op: SmoothedRepresentation,
+    n_clusters: int,
+    *,
+    gamma: float = 1.0,
+    tau: int = 50,
+    oversample: int = 10,
+    solver: str = "auto",
+    random_state: Any = None,
+) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """M-S2CAG's embedding: ``k`` leading eigenvectors of the modularity matrix of the rescaled ``Z``.
+
+    Parameters
+    ----------
+    op : SmoothedRepresentation
+        Un-scaled ``Z`` of shape (n, d); the row rescaling is applied here.
+    n_clusters : int
+        ``k`` (<= n).
+    gamma : float
+        Resolution of the null model ``gamma d d^T / (1^T d)``.
+    tau : int
+        Orthogonal iterations.
+    oversample : int
+        Extra columns ``p`` of the iterated block (width ``k + p``); must be >= 1 so that the
+        block also holds ``B``'s single possible negative eigenvector (see the module docs).
+    solver : {"auto", "implicit", "materialize", "exact"}
+        ``"exact"`` forms the dense n x n matrix ``B`` (small graphs only).
+    random_state : int, Generator or None
+        Seeds the Gaussian starting block.
+
+    Returns
+    -------
+    embedding : Tensor, shape (n, k), orthonormal Ritz vectors
+    eigenvalues : Tensor, shape (k,), descending (Ritz values of ``B``)
+    solver : str, the solver actually used.
+    """
+    if solver == "auto":
+        solver = choose_solver(op.n, op.d, op.nnz_p, op.nnz_x, op.T, tau, min(n_clusters + oversample, op.n))
+    row_sum = op.matmat(torch.ones(op.d, 1, dtype=torch.float64, device=op.device))[:, 0]
+    z = op.with_row_scale(row_sum.clamp(min=0).sqrt())
+    if solver != "implicit":
+        zm = z.materialize()
+        matmat, rmatmat = (lambda g: zm @ g), (lambda h: zm.T @ h)
+    else:
+        matmat, rmatmat = z.matmat, z.rmatmat
+    deg = matmat(rmatmat(torch.ones(op.n, 1, dtype=torch.float64, device=op.device)))  # (n, 1)
+    total = float(deg.sum())
+    if total <= 0:
+        raise ValueError(
+            "M-S2CAG needs a positive total affinity 1^T Z Z^T 1, but every row of the smoothed "
+            "representation has a non-positive sum (features all <= 0?)"
+        )
+
+    def modularity(q: torch.Tensor) -> torch.Tensor:  # B q = Z (Z^T q) - gamma d (d^T q) / s
+        return matmat(rmatmat(q)) - (gamma / total) * deg @ (deg.T @ q)
+
+    if solver == "exact":
+        b = zm @ zm.T - (gamma / total) * deg @ deg.T
+        vals, vecs = torch.linalg.eigh(b)
+        return _fix_signs(vecs[:, -n_clusters:].flip(1)), vals[-n_clusters:].flip(0), solver
+    gen = torch_generator(random_state, "cpu")
+    width = min(n_clusters + oversample, op.n)
+    q, _ = torch.linalg.qr(torch.randn(op.n, width, generator=gen, dtype=torch.float64).to(op.device))
+    for _ in range(tau):
+        q, _ = torch.linalg.qr(modularity(q))
+    vals, vecs = torch.linalg.eigh(q.T @ modularity(q))  # Rayleigh-Ritz, ascending
+    vals, vecs = vals[-n_clusters:].flip(0), vecs[:, -n_clusters:].flip(1)
+    return _fix_signs(q @ vecs), vals, solver
+
+
+# --------------------------------------------------------------------------------------------
+# Estimators
+# --------------------------------------------------------------------------------------------
+class _PresetMixin:
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any):
+        """The estimator with the official hyper-parameters for dataset ``name`` (see ``PRESETS``).
+
+        ``overrides`` (e.g. ``random_state=0``) replace or add parameters.
+        """
+        check_choice(name, "name", tuple(PRESETS))
+        return cls(**{**PRESETS[name][cls.__name__], **overrides})
+
+
+def _check_common(est: Any) -> None:
+    check_int(est.n_clusters, "n_clusters", low=2)
+    check_int(est.T, "T", low=0)
+    check_float(est.alpha, "alpha", low=0.0, low_open=True)
+    check_int(est.tau, "tau", low=0)
+    check_choice(est.solver, "solver", SOLVERS)
+
+
+class S2CAG(_PresetMixin, ClusterMixin, GraphrecEstimator):
+    """Spectral subspace clustering of attributed graphs (S2CAG), see the module docs.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters ``k`` (>= 2, ``k + 1 <= min(n_nodes, n_features)``).
+    T : int, default=10
+        Propagation steps of the NSR.
+    alpha : float, default=0.9
+        Decay of the NSR polynomial (> 0).
+    tau : int, default=7
+        Power iterations of the randomised SVD.
+    oversample : int, default=10
+        Oversampling ``p`` of the randomised SVD.
+    solver : {"auto", "implicit", "materialize", "exact"}, default="auto"
+        How ``Z`` is applied; ``"auto"`` follows :func:`choose_solver`.
+    random_state : int, Generator or None
+        Seeds the SVD's Gaussian test matrix.
+    device : str, default="cpu"
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_nodes,)
+    embedding_ : ndarray of shape (n_nodes, n_clusters)
+        Left singular vectors 2..k+1 of ``Z``.
+    singular_values_ : ndarray of shape (n_clusters,)
+    solver_ : str
+        The solver used (what ``"auto"`` chose).
+
+    Examples
+    --------
+    >>> from graphrec.cluster import S2CAG
+    >>> from graphrec.datasets import make_attributed_sbm
+    >>> g = make_attributed_sbm(n_nodes=300, n_clusters=3, random_state=0)
+    >>> labels = S2CAG(n_clusters=3, random_state=0).fit_predict(g)
+    """
+
+    def __init__(self, n_clusters: int = 8, *, T: int = 10, alpha: float = 0.9, tau: int = 7, oversample: int = 10,
+                 solver: str = "auto", random_state: Any = None, device: str = "cpu") -> None:
+        self.n_clusters = n_clusters
+        self.T = T
+        self.alpha = alpha
+        self.tau = tau
+        self.oversample = oversample
+        self.solver = solver
+        self.random_state = random_state
+        self.device = device
+
+    def fit(self, graph: Any, y: None = None) -> "S2CAG":
+        """Cluster the nodes of ``graph`` (AttributedGraph, PyG ``Data`` or ``(adjacency, features)``)."""
+        _check_common(self)
+        check_int(self.oversample, "oversample", low=0)
+        op = _prepare(graph, self.n_clusters, self.T, self.alpha, self.device)
+        emb, s, self.solver_ = s2cag_embedding(
+            op, self.n_clusters, tau=self.tau, oversample=self.oversample, solver=self.solver,
+            random_state=self.random_state,
+        )
+        logger.debug("S2CAG: solver %s, singular values %s", self.solver_, s.tolist())
+        self.labels_ = snem_rounding(emb).cpu().numpy()
+        self.embedding_ = emb.cpu().numpy()
+        self.singular_values_ = s.cpu().numpy()
+        return self
+
+
+class MS2CAG(_PresetMixin, ClusterMixin, GraphrecEstimator):
+    """Modularity-based S2CAG (M-S2CAG), see the module docs.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters ``k`` (2 <= k <= n_nodes).
+    T : int, default=10
+    alpha : float, default=0.9
+    gamma : float, default=1.0
+        Modularity resolution (>= 0).
+    tau : int, default=50
+        Orthogonal iterations.
+    oversample : int, default=10
+        Extra columns of the iterated block (>= 1).
+    solver : {"auto", "implicit", "materialize", "exact"}, default="auto"
+    random_state : int, Generator or None
+        Seeds the Gaussian starting block of the orthogonal iteration.
+    device : str, default="cpu"
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_nodes,)
+    embedding_ : ndarray of shape (n_nodes, n_clusters)
+        Leading eigenvectors (Ritz vectors) of the modularity matrix.
+    eigenvalues_ : ndarray of shape (n_clusters,)
+    solver_ : str
+
+    Examples
+    --------
+    >>> from graphrec.cluster import MS2CAG
+    >>> from graphrec.datasets import make_attributed_sbm
+    >>> g = make_attributed_sbm(n_nodes=300, n_clusters=3, random_state=0)
+    >>> labels = MS2CAG(n_clusters=3, random_state=0).fit_predict(g)
+    """
+
+    def __init__(self, n_clusters: int = 8, *, T: int = 10, alpha: float = 0.9, gamma: float = 1.0, tau: int = 50,
+                 oversample: int = 10, solver: str = "auto", random_state: Any = None, device: str = "cpu") -> None:
+        self.n_clusters = n_clusters
+        self.T = T
+        self.alpha = alpha
+        self.gamma = gamma
+        self.tau = tau
+        self.oversample = oversample
+        self.solver = solver
+        self.random_state = random_state
+        self.device = device
+
+    def fit(self, graph: Any, y: None = None) -> "MS2CAG":
+        """Cluster the nodes of ``graph`` (AttributedGraph, PyG ``Data`` or ``(adjacency, features)``)."""
+        _check_common(self)
+        check_float(self.gamma, "gamma", low=0.0)
+        check_int(self.oversample, "oversample", low=1)
+        op = _prepare(graph, self.n_clusters, self.T, self.alpha, self.device)
+        emb, vals, self.solver_ = ms2cag_embedding(
+            op, self.n_clusters, gamma=self.gamma, tau=self.tau, oversample=self.oversample, solver=self.solver,
+            random_state=self.random_state,
+        )
+        logger.debug("M-S2CAG: solver %s, eigenvalues %s", self.solver_, vals.tolist())
+        self.labels_ = snem_rounding(emb).cpu().numpy()
+        self.embedding_ = emb.cpu().numpy()
+        self.eigenvalues_ = vals.cpu().numpy()
+        return self
