@@ -63,3 +63,13 @@ def test_normalized_adjacency_closed_form():
     np.testing.assert_allclose(p, expected)
     isolated = normalized_adjacency(sp.csr_matrix((2, 2)), self_loops=False).toarray()
     np.testing.assert_array_equal(isolated, np.zeros((2, 2)))
+
+
+def test_sparse_operator_matches_dense_product():
+    from graphrec.core import SparseOperator
+
+    a = sp.random(40, 30, density=0.2, random_state=0, format="csr")
+    h = torch.from_numpy(np.random.default_rng(0).standard_normal((30, 4)))
+    op = SparseOperator(a)
+    assert op.shape == (40, 30)
+    np.testing.assert_allclose((op @ h).numpy(), a.toarray() @ h.numpy(), rtol=1e-12)

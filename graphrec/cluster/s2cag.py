@@ -51,9 +51,8 @@ from sklearn.preprocessing import normalize
 
 from graphrec.base import GraphrecEstimator
 from graphrec.cluster.snem import snem_rounding
-from graphrec.core import randomized_svd
+from graphrec.core import SparseOperator, randomized_svd
 from graphrec.datasets.graph import as_attributed_graph
-from graphrec.kernels import csr_matmul
 from graphrec.utils.validation import (
     check_choice,
     check_device,
@@ -165,22 +164,6 @@ def normalize_attributes(features: np.ndarray | sp.spmatrix) -> np.ndarray | sp.
 # --------------------------------------------------------------------------------------------
 # The NSR operator Z, implicit or materialised
 # --------------------------------------------------------------------------------------------
-class _Sparse:
-    """A sparse matrix usable on torch tensors: the threaded CSR kernel on CPU, torch on GPU."""
-
-    def __init__(self, a: sp.csr_matrix, device: torch.device) -> None:
-        self.csr, self.device = a, device
-        if device.type != "cpu":
-            coo = a.tocoo()
-            idx = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
-            self.t = torch.sparse_coo_tensor(idx, torch.from_numpy(coo.data), a.shape, device=device).coalesce()
-
-    def __matmul__(self, h: torch.Tensor) -> torch.Tensor:
-        if self.device.type == "cpu":
-            return torch.from_numpy(csr_matmul(self.csr, h.numpy()))
-        return self.t @ h
-
-
 class SmoothedRepresentation:
     """The NSR ``Z = c * sum_{t=0..T} alpha^t P^t X_hat`` (n x d) as an operator, optionally row-scaled.
 
@@ -213,9 +196,9 @@ class SmoothedRepresentation:
         self.c = 1.0 / (T + 1) if alpha == 1.0 else (1.0 - alpha) / (1.0 - alpha ** (T + 1))
         self.nnz_p = p.nnz
         self.nnz_x = x_hat.nnz if sp.issparse(x_hat) else self.n * self.d
-        self._p, self._pt = _Sparse(p, device), _Sparse(p.T.tocsr(), device)
+        self._p, self._pt = SparseOperator(p, device), SparseOperator(p.T.tocsr(), device)
         if sp.issparse(x_hat):
-            self._x, self._xt = _Sparse(x_hat, device), _Sparse(x_hat.T.tocsr(), device)
+            self._x, self._xt = SparseOperator(x_hat, device), SparseOperator(x_hat.T.tocsr(), device)
         else:
             self._x = torch.as_tensor(x_hat, device=device)
             self._xt = self._x.T
@@ -227,7 +210,7 @@ class SmoothedRepresentation:
         twin.row_scale = row_scale
         return twin
 
-    def _poly(self, op: _Sparse, h: torch.Tensor) -> torch.Tensor:
+    def _poly(self, op: SparseOperator, h: torch.Tensor) -> torch.Tensor:
         """``c * sum_t alpha^t op^t h`` by Horner's rule."""
         r = h
         for _ in range(self.T):
@@ -247,7 +230,7 @@ class SmoothedRepresentation:
 
     def materialize(self) -> torch.Tensor:
         """``Z`` as a dense (n, d) tensor."""
-        x = self._x.csr.toarray() if isinstance(self._x, _Sparse) else self._x.cpu().numpy()
+        x = self._x.csr.toarray() if isinstance(self._x, SparseOperator) else self._x.cpu().numpy()
         z = self._poly(self._p, torch.from_numpy(np.ascontiguousarray(x)).to(self.device))
         return z if self.row_scale is None else self.row_scale[:, None] * z
 

@@ -21,7 +21,7 @@ from sklearn.cluster import KMeans
 from sklearn.preprocessing import normalize
 
 from graphrec.base import GraphrecEstimator
-from graphrec.core import normalized_adjacency, randomized_svd, to_torch_sparse
+from graphrec.core import SparseOperator, normalized_adjacency, randomized_svd
 from graphrec.datasets.graph import as_attributed_graph
 from graphrec.utils.validation import check_device, check_int, check_random_state
 
@@ -51,10 +51,13 @@ def smoothed_feature_embedding(
     """
     g = as_attributed_graph(graph)
     dev = check_device(device)
-    p = to_torch_sparse(normalized_adjacency(g.adjacency), dev)
+    p = SparseOperator(normalized_adjacency(g.adjacency), dev)
     x_hat = normalize(g.features, norm="l2", axis=1)
-    x = to_torch_sparse(x_hat, dev) if sp.issparse(x_hat) else torch.as_tensor(x_hat, device=dev)
-    xt = x.t().coalesce() if x.is_sparse else x.T
+    if sp.issparse(x_hat):
+        x, xt = SparseOperator(x_hat, dev), SparseOperator(x_hat.T, dev)
+    else:
+        x = torch.as_tensor(x_hat, device=dev)
+        xt = x.T
 
     def smooth(h: torch.Tensor) -> torch.Tensor:  # (sum_t P^t / (T+1)) h; P is symmetric
         acc, cur = h.clone(), h

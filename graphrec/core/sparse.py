@@ -8,12 +8,42 @@ import scipy.sparse as sp
 import torch
 
 
-def to_torch_sparse(a: sp.spmatrix, device: Any = "cpu", dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """A coalesced ``torch.sparse_coo_tensor`` holding the scipy matrix ``a`` (shape kept)."""
+def to_torch_sparse(a: sp.spmatrix, device: Any = "cpu", dtype: torch.dtype | None = torch.float64) -> torch.Tensor:
+    """A coalesced ``torch.sparse_coo_tensor`` holding the scipy matrix ``a`` (shape kept).
+
+    ``dtype=None`` keeps the dtype of ``a``'s values.
+    """
     coo = sp.coo_matrix(a)
     indices = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
-    values = torch.from_numpy(coo.data).to(dtype)
+    values = torch.from_numpy(coo.data)
+    if dtype is not None:
+        values = values.to(dtype)
     return torch.sparse_coo_tensor(indices, values, coo.shape, device=device, check_invariants=False).coalesce()
+
+
+class SparseOperator:
+    """A scipy sparse matrix applied to torch tensors: the threaded CSR kernel
+    (:func:`graphrec.kernels.csr_matmul`) on CPU, a torch sparse tensor on other devices.
+
+    ``op @ h`` with ``h`` of shape (n, r) on ``device`` returns ``a @ h`` of shape (m, r).
+    """
+
+    def __init__(self, a: sp.spmatrix, device: Any = "cpu") -> None:
+        self.csr = sp.csr_matrix(a)
+        self.device = torch.device(device)
+        if self.device.type != "cpu":
+            self.t = to_torch_sparse(self.csr, self.device, dtype=None)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.csr.shape
+
+    def __matmul__(self, h: torch.Tensor) -> torch.Tensor:
+        if self.device.type == "cpu":
+            from graphrec.kernels import csr_matmul
+
+            return torch.from_numpy(csr_matmul(self.csr, h.numpy()))
+        return self.t @ h
 
 
 def normalized_adjacency(adjacency: sp.spmatrix, *, self_loops: bool = True) -> sp.csr_matrix:
