@@ -116,6 +116,30 @@ def test_corrupt_local_file_names_file_and_checksum(data_root, empty_roots, monk
     assert not (empty_roots / "data" / "processed").exists() or not any((empty_roots / "data" / "processed").iterdir())
 
 
+@pytest.mark.parametrize(
+    "name,bad_file,keep",
+    [
+        ("dblp", "dblp.zip", 1000),
+        ("beauty", "Beauty.txt", 5000),
+        ("umls", "train.txt", 1000),
+        ("criteo-sample", "criteo_sample.txt", 3000),
+        ("funbat-synthetic-r1", "simulation_r1.npy", 4000),
+        ("mutag", "MUTAG_A.txt", 2000),
+    ],
+)
+def test_truncated_file_of_each_kind_gives_checksum_error(name, bad_file, keep, tmp_path, data_root):
+    """One dataset per kind: a truncated copy under ``root`` raises naming the file and its sha256."""
+    card = get_card(name)
+    spec = next(f for f in card.files if f.name == bad_file)
+    for f in card.files:
+        dest = tmp_path / card.path / f.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        data = (data_root / card.path / f.name).read_bytes()
+        dest.write_bytes(data[:keep] if f is spec else data)
+    with pytest.raises(ChecksumError, match=f"{bad_file} is corrupt or truncated.*{spec.sha256}"):
+        load(name, root=tmp_path)
+
+
 def test_unknown_dataset_lists_available():
     with pytest.raises(KeyError, match="unknown dataset 'no-such'.*cora"):
         load("no-such")

@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pytest
 
-from graphrec.datasets import ChecksumError, Triples, get_card, list_datasets, load
+from graphrec.datasets import Triples, get_card, list_datasets, load
 from graphrec.datasets.readers.kg import read_kg_tsv
 
 # Card name -> dataset label in kg/SOURCES.md (and shared folder name).
@@ -109,18 +109,6 @@ def test_fb15k237_tails_carry_no_carriage_return(loaded, data_root):
 # ---------------------------------------------------------------------------------------------
 # Bad files
 # ---------------------------------------------------------------------------------------------
-
-
-def test_truncated_file_gives_checksum_error(tmp_path, data_root):
-    card = get_card("umls")
-    spec = next(f for f in card.files if f.name == "train.txt")
-    for f in card.files:
-        dest = tmp_path / card.path / f.name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        data = (data_root / card.path / f.name).read_bytes()
-        dest.write_bytes(data[:1000] if f is spec else data)
-    with pytest.raises(ChecksumError, match=f"train.txt is corrupt or truncated.*{spec.sha256}"):
-        load("umls", root=tmp_path)
 
 
 def _files(tmp_path, train: str, valid: str = "a\tr\tb\n", test: str = "b\tr\ta\n") -> dict:

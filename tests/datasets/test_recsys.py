@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pytest
 
-from graphrec.datasets import ChecksumError, Interactions, get_card, list_datasets, load
+from graphrec.datasets import Interactions, get_card, list_datasets, load
 from graphrec.datasets import _registry
 from graphrec.datasets.readers.recsys import read_lightgcn, read_recbole_inter, read_user_sequences
 
@@ -137,15 +137,6 @@ def test_second_load_comes_from_the_processed_cache(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------------------------
 # Bad files
 # ---------------------------------------------------------------------------------------------
-
-
-def test_truncated_file_gives_checksum_error(tmp_path, data_root):
-    card = get_card("beauty")
-    dest = tmp_path / card.path / "Beauty.txt"
-    dest.parent.mkdir(parents=True)
-    dest.write_bytes((data_root / card.path / "Beauty.txt").read_bytes()[:5000])
-    with pytest.raises(ChecksumError, match=f"Beauty.txt is corrupt or truncated.*{card.files[0].sha256}"):
-        load("beauty", root=tmp_path)
 
 
 def _lightgcn(tmp_path, train: str, test: str, users: int = 2, items: int = 4) -> dict:

@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pytest
 
-from graphrec.datasets import ChecksumError, ContinuousTensor, get_card, list_datasets, load
+from graphrec.datasets import ContinuousTensor, get_card, list_datasets, load
 from graphrec.datasets.readers.tensor import load_pickled_npy, read_funbat_conti, read_funbat_disct
 
 BEIJING = ("beijing-pm25", "beijing-pm10", "beijing-so2")
@@ -166,15 +166,6 @@ def test_restricted_loader_matches_numpy(data_root):
 # ---------------------------------------------------------------------------------------------
 # Bad files
 # ---------------------------------------------------------------------------------------------
-
-
-def test_truncated_file_gives_checksum_error(tmp_path, data_root):
-    card = get_card("funbat-synthetic-r1")
-    dest = tmp_path / card.path / card.files[0].name
-    dest.parent.mkdir(parents=True)
-    dest.write_bytes((data_root / card.path / card.files[0].name).read_bytes()[:4000])
-    with pytest.raises(ChecksumError, match=f"simulation_r1.npy is corrupt or truncated.*{card.files[0].sha256}"):
-        load("funbat-synthetic-r1", root=tmp_path)
 
 
 def _save(tmp_path, obj, name: str = "toy.npy") -> dict:
