@@ -5,6 +5,9 @@
 
 * ``csr_matmul``: a random 100,000 x 100,000 CSR matrix with 10 non-zeros per row (1M nnz)
   times a 64-column float32 block; against scipy's ``a @ x`` and ``torch.sparse.mm`` on a CSR tensor.
+* ``csr_horner``: the degree-10 polynomial ``sum_t 0.9^t A^t H`` of the same kind of matrix
+  (float64) on a 17-column block (S2CAG's randomised-SVD width); against a loop of scipy's
+  ``alpha * (a @ r) + h`` and of ``torch.sparse.mm``.
 * ``topk_exclude``: a 1024 x 40,981 float32 score block (Gowalla's item count) with 30 excluded
   items per row, k = 50; against numpy (``argpartition``) and ``torch.topk``, each after setting
   the excluded scores to -inf (plus torch and graphrec on CUDA tensors when a GPU is present).
@@ -29,7 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from graphrec.kernels import _reference, available_backends, csr_matmul, topk_exclude
+from graphrec.kernels import _reference, available_backends, csr_horner, csr_matmul, topk_exclude
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -97,6 +100,45 @@ def bench_csr_matmul(n: int, nnz_per_row: int, d: int, repeats: int) -> dict:
         "d": d,
         "seconds": _medians(contenders, repeats),
         "baseline": "scipy (a @ x)",
+    }
+
+
+def bench_csr_horner(n: int, nnz_per_row: int, d: int, steps: int, repeats: int) -> dict:
+    rng = np.random.default_rng(2)
+    rows = np.repeat(np.arange(n), nnz_per_row)
+    a = sp.csr_matrix((rng.random(rows.size) / nnz_per_row, (rows, rng.integers(0, n, rows.size))), shape=(n, n))
+    h = rng.standard_normal((n, d))
+    a_t = torch.sparse_csr_tensor(torch.from_numpy(a.indptr.astype(np.int64)),
+                                  torch.from_numpy(a.indices.astype(np.int64)), torch.from_numpy(a.data), a.shape)
+    h_t = torch.from_numpy(h)
+
+    def torch_loop():
+        r = h_t
+        for _ in range(steps):
+            r = torch.sparse.mm(a_t, r).mul_(0.9).add_(h_t)
+        return r
+
+    contenders: dict[str, Callable[[], object]] = {
+        "scipy loop": lambda: _reference.csr_horner(a, h, 0.9, steps),
+        "torch.sparse.mm loop (CSR)": torch_loop,
+    }
+    for backend in ("cpp", "numba"):
+        if backend in available_backends():
+            contenders[f"graphrec {backend}"] = lambda b=backend: csr_horner(a, h, 0.9, steps, backend=b)
+    expected = _reference.csr_horner(a, h, 0.9, steps)
+    for name, fn in contenders.items():
+        out = fn()
+        out = out.numpy() if hasattr(out, "numpy") else out
+        if not np.allclose(out, expected, rtol=1e-10, atol=1e-10):
+            raise AssertionError(f"{name} disagrees with the reference polynomial")
+    return {
+        "problem": f"degree-{steps} polynomial of a {n:,} x {n:,} CSR matrix ({a.nnz:,} non-zeros) on a {d}-column float64 block",
+        "shape": [n, n],
+        "nnz": int(a.nnz),
+        "d": d,
+        "steps": steps,
+        "seconds": _medians(contenders, repeats),
+        "baseline": "scipy loop",
     }
 
 
@@ -198,9 +240,11 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or RESULTS / ("kernels_quick.json" if args.quick else "kernels.json")
     if args.quick:
         spmm = bench_csr_matmul(10_000, 10, 16, args.repeats)
+        horner = bench_csr_horner(10_000, 10, 17, 10, args.repeats)
         topk = bench_topk(128, 5_000, 30, 50, args.repeats)
     else:
         spmm = bench_csr_matmul(100_000, 10, 64, args.repeats)
+        horner = bench_csr_horner(100_000, 10, 17, 10, args.repeats)
         topk = bench_topk(1024, 40_981, 30, 50, args.repeats)
     env = _environment(args.quick, args.repeats)
     command = "python benchmarks/bench_kernels.py" + (" --quick" if args.quick else "")
@@ -208,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
         command += f" --repeats {args.repeats}"
     if args.out:
         command += f" --out {args.out}"
-    tables = f"{_table('csr_matmul', spmm)}\n\n{_table('topk_exclude', topk)}"
+    tables = f"{_table('csr_matmul', spmm)}\n\n{_table('csr_horner', horner)}\n\n{_table('topk_exclude', topk)}"
     markdown = (
         "# Compiled kernels\n\n"
         f"Command: `{command}` (per contender, the better of two rounds of a warm-up call and {args.repeats} timed calls, the median).\n\n"
@@ -216,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{env['torch_threads']} threads, GPU: {env['gpu'] or 'none'}; {env['time']}.\n\n{tables}\n"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"csr_matmul": spmm, "topk_exclude": topk, "environment": env}, indent=2) + "\n")
+    out.write_text(json.dumps({"csr_matmul": spmm, "csr_horner": horner, "topk_exclude": topk, "environment": env}, indent=2) + "\n")
     out.with_suffix(".md").write_text(markdown)
     print(f"{tables}\n\nwrote {out} and {out.with_suffix('.md')}")
 

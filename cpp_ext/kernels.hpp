@@ -23,6 +23,12 @@ template <typename T, typename I>
 void csr_matmul(const I* indptr, const I* indices, const T* data, int64_t m, const T* x, int64_t d, T* y,
                 int n_threads);
 
+// Horner's rule for out (m x d) = sum_{t=0..steps} alpha^t A^t h with A square (m x m, CSR):
+// r <- alpha A r + h, steps times from r = h, each step one fused pass over A's rows.
+template <typename T, typename I>
+void csr_horner(const I* indptr, const I* indices, const T* data, int64_t m, const T* h, int64_t d, T alpha,
+                int64_t steps, T* out, int n_threads);
+
 // Boundaries (chunks + 1 of them) splitting [0, n) into chunks = clamp(n_chunks, 1, n)
 // contiguous chunks: of about equal cost when a prefix array is given (the cost of [0, i) is
 // prefix[i]; chunk t starts at the first i with prefix[i] >= t / chunks of the total), else of

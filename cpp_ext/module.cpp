@@ -64,9 +64,31 @@ Array<T> csr_matmul_py(Array<I> indptr, Array<I> indices, Array<T> data, Array<T
 }
 
 template <typename T, typename I>
-void def_csr_matmul(py::module_& m, const char* name) {
+Array<T> csr_horner_py(Array<I> indptr, Array<I> indices, Array<T> data, Array<T> h, T alpha, int64_t steps,
+                       int n_threads) {
+    require(indptr.ndim() == 1 && indptr.shape(0) >= 1, "indptr must be 1-dimensional with length m + 1");
+    require(h.ndim() == 2 && h.shape(0) == indptr.shape(0) - 1, "h must be 2-dimensional (m, d) for a square A");
+    require(n_threads >= 1, "n_threads must be >= 1");
+    require(steps >= 0, "steps must be >= 0");
+    const int64_t m = indptr.shape(0) - 1, d = h.shape(1);
+    const int64_t nnz = indptr.at(m);
+    require(indptr.at(0) == 0 && indices.shape(0) >= nnz && data.shape(0) >= nnz,
+            "indptr must start at 0 and end within indices and data");
+    Array<T> out({m, d});
+    {
+        py::gil_scoped_release release;
+        graphrec::csr_horner<T, I>(indptr.data(), indices.data(), data.data(), m, h.data(), d, alpha, steps,
+                                   out.mutable_data(), n_threads);
+    }
+    return out;
+}
+
+template <typename T, typename I>
+void def_csr_matmul(py::module_& m, const char* name, const char* horner) {
     m.def(name, &csr_matmul_py<T, I>, py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("x"),
           py::arg("n_threads"));
+    m.def(horner, &csr_horner_py<T, I>, py::arg("indptr"), py::arg("indices"), py::arg("data"), py::arg("h"),
+          py::arg("alpha"), py::arg("steps"), py::arg("n_threads"));
 }
 
 }  // namespace
@@ -77,8 +99,8 @@ PYBIND11_MODULE(_ext, m) {
           py::arg("excl_indices"), py::arg("n_threads"));
     m.def("topk_exclude_f64", &topk_exclude_py<double>, py::arg("scores"), py::arg("k"), py::arg("excl_indptr"),
           py::arg("excl_indices"), py::arg("n_threads"));
-    def_csr_matmul<float, int32_t>(m, "csr_matmul_f32_i32");
-    def_csr_matmul<float, int64_t>(m, "csr_matmul_f32_i64");
-    def_csr_matmul<double, int32_t>(m, "csr_matmul_f64_i32");
-    def_csr_matmul<double, int64_t>(m, "csr_matmul_f64_i64");
+    def_csr_matmul<float, int32_t>(m, "csr_matmul_f32_i32", "csr_horner_f32_i32");
+    def_csr_matmul<float, int64_t>(m, "csr_matmul_f32_i64", "csr_horner_f32_i64");
+    def_csr_matmul<double, int32_t>(m, "csr_matmul_f64_i32", "csr_horner_f64_i32");
+    def_csr_matmul<double, int64_t>(m, "csr_matmul_f64_i64", "csr_horner_f64_i64");
 }

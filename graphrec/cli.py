@@ -11,7 +11,7 @@ import sys
 
 def _bench(args: argparse.Namespace) -> int:
     from graphrec.bench import get_task, run_bench, write_json
-    from graphrec.bench.runner import plot
+    from graphrec.bench.runner import plot, plot_embeddings
 
     task = get_task(args.task)
     if args.list:
@@ -33,6 +33,12 @@ def _bench(args: argparse.Namespace) -> int:
     if args.plot:
         plot(result, task.metrics, args.plot)
         print(f"wrote {args.plot}")
+        stem, dot, suffix = args.plot.rpartition(".")
+        emb_path = f"{stem}_embedding.{suffix}" if dot else f"{args.plot}_embedding"
+        methods = args.method or [task.default_method]
+        datasets = args.dataset or [task.default_dataset]
+        if plot_embeddings(task, methods, datasets, emb_path, device=args.device):
+            print(f"wrote {emb_path}")
     return 0
 
 
@@ -95,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seeds", type=int, default=3, help="number of seeds 0..N-1 (default 3)")
     bench.add_argument("--device", default="cpu", help="cpu or cuda")
     bench.add_argument("--json", help="write the full result to this JSON file")
-    bench.add_argument("--plot", help="write a bar chart to this image file (needs matplotlib)")
+    bench.add_argument("--plot", help="write a bar chart of the metrics to this image file and, for methods with an "
+                       "embedding (cluster task), a 2-D projection of it coloured by cluster to "
+                       "<name>_embedding.<ext> (needs matplotlib)")
     bench.add_argument("--list", action="store_true", help="list the task's methods and datasets")
     bench.set_defaults(func=_bench)
 

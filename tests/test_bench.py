@@ -12,8 +12,8 @@ from graphrec.cli import main
 def test_run_bench_cluster_default_is_reproducible_and_scored():
     result = run_bench("cluster", seeds=[0, 1])
     (row,) = result.summary()
-    assert row["method"] == "spectral" and row["dataset"] == "csbm" and row["n_seeds"] == 2
-    assert 0.0 <= row["acc"]["mean"] <= 1.0 and row["seconds"]["mean"] > 0
+    assert row["method"] == "s2cag" and row["dataset"] == "csbm" and row["n_seeds"] == 2
+    assert 0.85 <= row["acc"]["mean"] <= 1.0 and row["seconds"]["mean"] > 0
     again = run_bench("cluster", seeds=[0, 1])
     assert [r.metrics for r in again.records] == [r.metrics for r in result.records]
 
@@ -22,7 +22,7 @@ def test_cli_bench_prints_table_and_writes_json(tmp_path, capsys):
     out = tmp_path / "res.json"
     assert main(["bench", "cluster", "--seeds", "2", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "| csbm | spectral |" in printed and "±" in printed
+    assert "| csbm | s2cag |" in printed and "±" in printed
     data = json.loads(out.read_text())
     assert data["task"] == "cluster" and len(data["runs"]) == 2
     assert set(data["summary"][0]) >= {"acc", "nmi", "ari", "seconds", "peak_mb"}
@@ -33,6 +33,20 @@ def test_cli_bench_plot(tmp_path):
     out = tmp_path / "res.png"
     assert main(["bench", "cluster", "--seeds", "1", "--plot", str(out)]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "res_embedding.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plot_embeddings_draws_methods_with_an_embedding(tmp_path):
+    pytest.importorskip("matplotlib")
+    from graphrec.bench.runner import plot_embeddings
+
+    task = get_task("cluster")
+    out = tmp_path / "emb.png"
+    pairs = plot_embeddings(task, ["s2cag", "kmeans", "m-s2cag"], ["karate"], out)
+    assert pairs == [("s2cag", "karate"), ("m-s2cag", "karate")]  # kmeans has no embedding
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert plot_embeddings(task, ["kmeans"], ["karate"], tmp_path / "none.png") == []
+    assert not (tmp_path / "none.png").exists()
 
 
 def test_unknown_names_give_clear_errors(capsys):

@@ -204,13 +204,14 @@ def test_csr_matmul_matches_scipy(backend, dtype, m, n, d, density):
 @pytest.mark.parametrize("backend", COMPILED)
 @pytest.mark.parametrize("n_threads", [1, 2, 7, 1000])
 def test_csr_matmul_threads_and_skewed_rows(backend, n_threads):
+    # Large enough (about 2.4M multiply-adds) that the C++ kernel really starts several threads.
     rng = np.random.default_rng(0)
-    a = sp.random(500, 300, density=0.01, random_state=0, format="lil")
-    a[3, :] = rng.random(300)  # one heavy row: the nnz-balanced split must still cover every row
-    a[499, :] = rng.random(300)
+    a = sp.random(4000, 3000, density=0.01, random_state=0, format="lil")
+    a[3, :] = rng.random(3000)  # heavy rows: the nnz-balanced split must still cover every row
+    a[3999, :] = rng.random(3000)
     a = a.tocsr()
-    x = rng.standard_normal((300, 20))
-    np.testing.assert_allclose(K.csr_matmul(a, x, backend=backend, n_threads=n_threads), a @ x, rtol=1e-12)
+    x = rng.standard_normal((3000, 20))
+    np.testing.assert_allclose(K.csr_matmul(a, x, backend=backend, n_threads=n_threads), a @ x, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -227,6 +228,54 @@ def test_csr_matmul_dtypes_formats_and_vectors(backend):
     wide = a.tocsr()  # int64 index arrays, as scipy makes them past 2**31 non-zeros
     wide.indptr, wide.indices = wide.indptr.astype(np.int64), wide.indices.astype(np.int64)
     np.testing.assert_allclose(K.csr_matmul(wide, x, backend=backend), y, rtol=1e-12)
+
+
+def test_csr_horner_reference_by_hand():
+    # a = [[0, 1], [1, 0]] swaps the two entries: h + alpha a h + alpha^2 h + alpha^3 a h
+    a = sp.csr_matrix([[0.0, 1.0], [1.0, 0.0]])
+    h = np.array([[1.0], [0.0]])
+    np.testing.assert_allclose(R.csr_horner(a, h, 0.5, 3), [[1.25], [0.625]])
+    np.testing.assert_array_equal(R.csr_horner(a, h, 0.5, 0), h)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n,d,steps,alpha", [(1, 1, 3, 0.9), (300, 7, 5, 1.7), (200, 33, 4, -0.8), (50, 16, 0, 0.5),
+                                             (120, 3, 1, 1.0), (0, 2, 3, 0.5)])
+def test_csr_horner_matches_power_sum(backend, dtype, n, d, steps, alpha):
+    rng = np.random.default_rng(n + d)
+    a = sp.random(n, n, density=0.05, random_state=n, format="csr", dtype=dtype)
+    h = rng.standard_normal((n, d)).astype(dtype)
+    y = K.csr_horner(a, h, alpha, steps, backend=backend)
+    assert y.dtype == dtype and y.shape == (n, d)
+    dense = a.toarray().astype(np.float64)
+    expected = sum(alpha**t * np.linalg.matrix_power(dense, t) @ h.astype(np.float64) for t in range(steps + 1))
+    np.testing.assert_allclose(y, expected, rtol=1e-4 if dtype == np.float32 else 1e-11, atol=1e-4)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("n_threads", [1, 2, 1000])
+def test_csr_horner_threads_vectors_and_wide_indices(backend, n_threads):
+    a = sp.random(4000, 4000, density=0.01, random_state=4, format="csr")  # several threads' worth
+    h = np.random.default_rng(4).standard_normal((4000, 8))
+    expected = R.csr_horner(a, h, 0.7, 6)
+    np.testing.assert_allclose(K.csr_horner(a, h, 0.7, 6, backend=backend, n_threads=n_threads), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(K.csr_horner(a, h[:, 0], 0.7, 6, backend=backend), expected[:, 0], rtol=1e-12, atol=1e-12)
+    wide = a.copy()
+    wide.indptr, wide.indices = wide.indptr.astype(np.int64), wide.indices.astype(np.int64)
+    np.testing.assert_allclose(K.csr_horner(wide, h, 0.7, 6, backend=backend), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_csr_horner_bad_input():
+    a = sp.identity(4, format="csr")
+    with pytest.raises(ValueError, match="square"):
+        K.csr_horner(sp.random(4, 3, density=0.5, format="csr"), np.ones((3, 2)), 0.5, 2)
+    with pytest.raises(ValueError, match="steps must be >= 0"):
+        K.csr_horner(a, np.ones((4, 2)), 0.5, -1)
+    with pytest.raises(ValueError, match="alpha must be a finite"):
+        K.csr_horner(a, np.ones((4, 2)), float("nan"), 2)
+    with pytest.raises(ValueError, match="h has 3 rows"):
+        K.csr_horner(a, np.ones((3, 2)), 0.5, 2)
 
 
 def test_csr_matmul_bad_input():

@@ -109,7 +109,7 @@ def test_recovers_planted_partition(cls):
 @pytest.mark.parametrize("cls", [S2CAG, MS2CAG])
 def test_solvers_agree_up_to_rotation(cls):
     g = _planted(seed=2, n=150)
-    embs = {s: cls(n_clusters=3, tau=40, solver=s, random_state=0).fit(g) for s in ("implicit", "materialize", "exact")}
+    embs = {s: cls(n_clusters=3, tau=40, oversample=10, solver=s, random_state=0).fit(g) for s in ("implicit", "materialize", "exact")}
     ref = embs["exact"].embedding_
     for solver in ("implicit", "materialize"):
         assert embs[solver].solver_ == solver
@@ -189,6 +189,32 @@ def test_bad_input(cls):
         cls(n_clusters=3, alpha=0.0).fit(g)
     with pytest.raises(TypeError, match="tau"):
         cls(n_clusters=3, tau=2.5).fit(g)
+    with pytest.raises(ValueError, match="assign_labels"):
+        cls(n_clusters=3, assign_labels="discretize").fit(g)
+    with pytest.raises(ValueError, match="dtype"):
+        cls(n_clusters=3, dtype="float16").fit(g)
+
+
+@pytest.mark.parametrize("cls", [S2CAG, MS2CAG])
+@pytest.mark.parametrize("solver", ["implicit", "materialize"])
+def test_float32_matches_float64(cls, solver):
+    g = _planted(seed=5)  # tau large enough that the subspace is converged in both precisions
+    a = cls(n_clusters=3, tau=40, solver=solver, random_state=0).fit(g)
+    b = cls(n_clusters=3, tau=40, solver=solver, dtype="float32", random_state=0).fit(g)
+    assert b.embedding_.dtype == np.float32 and a.embedding_.dtype == np.float64
+    assert np.max(subspace_angles(a.embedding_, b.embedding_.astype(np.float64))) < 1e-3
+    assert clustering_accuracy(a.labels_, b.labels_) > 0.99
+
+
+@pytest.mark.parametrize("cls", [S2CAG, MS2CAG])
+def test_kmeans_labels_recover_the_planted_partition_reproducibly(cls):
+    g = _planted(seed=3)
+    a = cls(n_clusters=3, assign_labels="kmeans", random_state=5).fit(g)
+    b = cls(n_clusters=3, assign_labels="kmeans", random_state=5).fit(g)
+    assert clustering_accuracy(g.labels, a.labels_) > 0.95
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    snem = cls(n_clusters=3, random_state=5).fit(g)
+    np.testing.assert_array_equal(a.embedding_, snem.embedding_)  # only the discretisation differs
 
 
 def test_ms2cag_rejects_features_with_no_positive_affinity():
@@ -233,6 +259,9 @@ def test_real_citeseer(data_root):
     g = load("citeseer")
     converged = S2CAG.from_preset("citeseer", tau=40, random_state=0).fit_predict(g)
     assert clustering_accuracy(g.labels, converged) > 0.53
+    # k-means on the same embedding depends on the subspace only, not on its basis: about 68.
+    kmeans = S2CAG.from_preset("citeseer", assign_labels="kmeans", random_state=0).fit_predict(g)
+    assert clustering_accuracy(g.labels, kmeans) > 0.66
     assert clustering_accuracy(g.labels, MS2CAG.from_preset("citeseer", random_state=0).fit_predict(g)) > 0.68
 
 

@@ -187,3 +187,28 @@ def csr_matmul(indptr, indices, data, x, n_chunks):
                 for col in range(d):
                     yi[col] += a * xj[col]
     return y
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def csr_horner(indptr, indices, data, h, alpha, steps, n_chunks):
+    """``r <- alpha A r + h``, ``steps`` times from ``r = h``, for square CSR ``A`` and C-contiguous ``h``."""
+    m = indptr.shape[0] - 1
+    d = h.shape[1]
+    r = h.copy()
+    out = np.empty_like(h)
+    n_chunks = max(1, min(m, n_chunks))
+    bounds = _nnz_bounds(indptr, n_chunks)
+    for _ in range(steps):
+        for c in prange(n_chunks):
+            for i in range(bounds[c], bounds[c + 1]):
+                yi = out[i]
+                yi[:] = 0
+                for p in range(indptr[i], indptr[i + 1]):
+                    a = data[p]
+                    xj = r[indices[p]]
+                    for col in range(d):
+                        yi[col] += a * xj[col]
+                for col in range(d):
+                    yi[col] = alpha * yi[col] + h[i, col]
+        r, out = out, r
+    return r

@@ -12,6 +12,8 @@ from typing import Any
 
 #: ``run(data, seed, device) -> dict of metric name -> float``
 MethodRunner = Callable[[Any, int, str], dict[str, float]]
+#: ``embed(data, seed, device) -> (embedding (n, k) ndarray, predicted labels (n,) ndarray)``
+MethodEmbedder = Callable[[Any, int, str], tuple[Any, Any]]
 
 
 @dataclass
@@ -23,6 +25,7 @@ class Task:
     default_dataset: str
     methods: dict[str, tuple[MethodRunner, str]] = field(default_factory=dict)
     datasets: dict[str, tuple[Callable[[], Any], str]] = field(default_factory=dict)
+    embedders: dict[str, MethodEmbedder] = field(default_factory=dict)
 
 
 _TASKS: dict[str, Task] = {}
@@ -38,8 +41,13 @@ def register_task(name: str, description: str, metrics: list[str], *, default_me
     return _TASKS[name]
 
 
-def register_method(task: str, name: str, runner: MethodRunner, description: str = "") -> None:
+def register_method(
+    task: str, name: str, runner: MethodRunner, description: str = "", *, embed: MethodEmbedder | None = None
+) -> None:
+    """Add a method; ``embed`` (optional) gives the embedding that ``--plot`` projects to 2-D."""
     _TASKS[task].methods[name] = (runner, description)
+    if embed is not None:
+        _TASKS[task].embedders[name] = embed
 
 
 def register_dataset(task: str, name: str, loader: Callable[[], Any], description: str = "") -> None:

@@ -193,3 +193,49 @@ def plot(result: BenchResult, metrics: list[str], path: str | os.PathLike) -> No
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_embeddings(task: Task, methods: list[str], datasets: list[str], path: str | os.PathLike,
+                    *, seed: int = 0, device: str = "cpu") -> list[tuple[str, str]]:
+    """Scatter the first two principal components of each method's embedding on each dataset.
+
+    Points are coloured by predicted cluster. Only methods that registered an ``embed`` function
+    are drawn (each fitted once more, with ``seed``); returns the (method, dataset) pairs drawn.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError("--plot needs matplotlib: pip install 'graphrec[plot]'") from exc
+    from sklearn.decomposition import PCA
+
+    pairs = [(m, d) for d in datasets for m in methods if m in task.embedders]
+    if not pairs:
+        return []
+    cols = len({m for m, _ in pairs})
+    rows = len({d for _, d in pairs})
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), squeeze=False)
+    col_of = {m: i for i, m in enumerate(dict.fromkeys(m for m, _ in pairs))}
+    row_of = {d: i for i, d in enumerate(dict.fromkeys(d for _, d in pairs))}
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for dataset in row_of:
+        data = task.datasets[dataset][0]()
+        for method in (m for m, d in pairs if d == dataset):
+            embedding, labels = task.embedders[method](data, seed, device)
+            xy = PCA(2, random_state=seed).fit_transform(np.asarray(embedding, dtype=np.float64))
+            ax = axes[row_of[dataset], col_of[method]]
+            ax.set_axis_on()
+            labels = np.asarray(labels)
+            cmap = "tab10" if labels.max(initial=0) < 10 else "tab20"
+            ax.scatter(xy[:, 0], xy[:, 1], c=labels, s=3, cmap=cmap, linewidths=0)
+            ax.set_title(f"{method} on {dataset}", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle("embeddings, first two principal components, coloured by predicted cluster", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return pairs

@@ -45,6 +45,20 @@ class SparseOperator:
             return torch.from_numpy(csr_matmul(self.csr, h.numpy()))
         return self.t @ h
 
+    def horner(self, h: torch.Tensor, alpha: float, steps: int) -> torch.Tensor:
+        """``sum_{t=0..steps} alpha^t a^t h`` by Horner's rule ``r <- alpha a r + h`` (``a`` square).
+
+        On CPU one fused compiled pass per step (:func:`graphrec.kernels.csr_horner`).
+        """
+        if self.device.type == "cpu":
+            from graphrec.kernels import csr_horner
+
+            return torch.from_numpy(csr_horner(self.csr, h.numpy(), alpha, steps))
+        r = h
+        for _ in range(steps):
+            r = (self.t @ r).mul_(alpha).add_(h)  # a fresh tensor each step: update it in place
+        return r
+
 
 def normalized_adjacency(adjacency: sp.spmatrix, *, self_loops: bool = True) -> sp.csr_matrix:
     """``D^{-1/2} (A + I) D^{-1/2}`` (``I`` only with ``self_loops``); zero-degree rows stay zero.

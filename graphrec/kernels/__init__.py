@@ -3,6 +3,8 @@
 * :func:`topk_exclude` -- the ``k`` best items per row of a score block, skipping each row's
   excluded (e.g. training) items: the inner loop of full-ranking evaluation.
 * :func:`csr_matmul` -- sparse CSR times dense, multi-threaded over row ranges of equal nnz.
+* :func:`csr_horner` -- the matrix polynomial ``sum_t alpha^t A^t H`` by Horner's rule, each step
+  one fused ``alpha A R + H`` pass (graph propagation of S2CAG's smoothed representation).
 
 ``backend="auto"`` takes, per kernel, the backend that ``benchmarks/bench_kernels.py`` measured
 fastest (``benchmarks/results/kernels.md``, 2-CPU machine):
@@ -32,11 +34,11 @@ import scipy.sparse as sp
 from graphrec.kernels import _reference
 from graphrec.utils.validation import check_array
 
-__all__ = ["available_backends", "csr_matmul", "topk_exclude"]
+__all__ = ["available_backends", "csr_horner", "csr_matmul", "topk_exclude"]
 
 _BACKENDS = ("auto", "cpp", "numba", "reference")
 # The backend measured fastest per kernel by benchmarks/bench_kernels.py (module docstring).
-_AUTO = {"topk_exclude": "cpp", "csr_matmul": "cpp"}
+_AUTO = {"topk_exclude": "cpp", "csr_matmul": "cpp", "csr_horner": "cpp"}
 _warned_missing_ext = False
 
 
@@ -237,6 +239,31 @@ def _common_float_dtype(a_dtype: np.dtype, x_dtype: np.dtype) -> np.dtype:
     return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
 
 
+def _check_sparse_dense(a: Any, x: Any, name: str) -> tuple[sp.csr_matrix, np.ndarray, bool]:
+    """``a`` as CSR and ``x`` as a C-ordered 2-D array, both in their common float dtype."""
+    if not sp.issparse(a):
+        raise TypeError(f"a must be a scipy sparse matrix (m, n), got {type(a).__name__}")
+    x = check_array(x, name, dtype=None, allow_nan=True, min_rows=0)
+    squeeze = x.ndim == 1
+    if squeeze:
+        x = x[:, None]
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be 2-dimensional (n, d) or 1-dimensional (n,), got shape {x.shape}")
+    if a.shape[1] != x.shape[0]:
+        raise ValueError(
+            f"a has {a.shape[1]} columns but {name} has {x.shape[0]} rows; expected {name} of shape ({a.shape[1]}, d)"
+        )
+    dtype = _common_float_dtype(a.dtype, x.dtype)
+    return sp.csr_matrix(a, dtype=dtype), np.ascontiguousarray(x, dtype=dtype), squeeze
+
+
+def _ext_index_arrays(csr: sp.csr_matrix) -> tuple[str, np.ndarray, np.ndarray]:
+    """The C++ kernels' index suffix and CSR index arrays of one shared integer type."""
+    if csr.indptr.dtype == csr.indices.dtype == np.int32:
+        return "i32", csr.indptr, csr.indices
+    return "i64", csr.indptr.astype(np.int64, copy=False), csr.indices.astype(np.int64, copy=False)
+
+
 def csr_matmul(a: Any, x: Any, *, n_threads: int | None = None, backend: str = "auto") -> np.ndarray:
     """``a @ x`` for a sparse ``a`` and a dense ``x``, multi-threaded over rows of equal nnz.
 
@@ -265,21 +292,7 @@ def csr_matmul(a: Any, x: Any, *, n_threads: int | None = None, backend: str = "
     >>> csr_matmul(sp.csr_matrix([[1.0, 0.0], [2.0, 3.0]]), np.array([[1.0], [1.0]])).tolist()
     [[1.0], [5.0]]
     """
-    if not sp.issparse(a):
-        raise TypeError(f"a must be a scipy sparse matrix (m, n), got {type(a).__name__}")
-    x = check_array(x, "x", dtype=None, allow_nan=True, min_rows=0)
-    squeeze = x.ndim == 1
-    if squeeze:
-        x = x[:, None]
-    if x.ndim != 2:
-        raise ValueError(f"x must be 2-dimensional (n, d) or 1-dimensional (n,), got shape {x.shape}")
-    if a.shape[1] != x.shape[0]:
-        raise ValueError(
-            f"a has {a.shape[1]} columns but x has {x.shape[0]} rows; expected x of shape ({a.shape[1]}, d)"
-        )
-    dtype = _common_float_dtype(a.dtype, x.dtype)
-    csr = sp.csr_matrix(a, dtype=dtype)
-    x = np.ascontiguousarray(x, dtype=dtype)
+    csr, x, squeeze = _check_sparse_dense(a, x, "x")
     chosen = _resolve(backend, "csr_matmul")
     if chosen == "reference":
         y = _reference.csr_matmul(csr, x)
@@ -288,10 +301,63 @@ def csr_matmul(a: Any, x: Any, *, n_threads: int | None = None, backend: str = "
 
         y = nb.csr_matmul(csr.indptr, csr.indices, csr.data, x, _n_threads(n_threads, chosen))
     else:
-        index = "i32" if csr.indptr.dtype == csr.indices.dtype == np.int32 else "i64"
-        fn = getattr(_load_ext(), f"csr_matmul_{'f32' if dtype == np.float32 else 'f64'}_{index}")
-        indptr, indices = csr.indptr, csr.indices
-        if index == "i64":
-            indptr, indices = indptr.astype(np.int64, copy=False), indices.astype(np.int64, copy=False)
+        index, indptr, indices = _ext_index_arrays(csr)
+        fn = getattr(_load_ext(), f"csr_matmul_{'f32' if x.dtype == np.float32 else 'f64'}_{index}")
         y = fn(indptr, indices, csr.data, x, _n_threads(n_threads, chosen))
+    return y[:, 0] if squeeze else y
+
+
+def csr_horner(
+    a: Any, h: Any, alpha: float, steps: int, *, n_threads: int | None = None, backend: str = "auto"
+) -> np.ndarray:
+    """``sum_{t=0..steps} alpha^t a^t h`` by Horner's rule ``r <- alpha a r + h`` (``steps`` times from ``h``).
+
+    Each step is one pass over ``a``'s rows that also adds ``h`` (no temporary for ``a r``): the
+    polynomial graph filter of S2CAG's smoothed representation, or APPNP / SGC-style propagation.
+
+    Parameters
+    ----------
+    a : scipy sparse matrix, shape (n, n)
+    h : (n, d) or (n,) ndarray
+    alpha : float
+        Weight of each further power of ``a`` (any real number).
+    steps : int >= 0
+        Degree of the polynomial; ``0`` returns a copy of ``h``.
+    n_threads : int, optional
+        Threads for ``cpp``/``numba``; default all CPUs available to the process.
+    backend : {"auto", "cpp", "numba", "reference"}
+        ``reference`` loops over scipy's ``a @ r``.
+
+    Returns
+    -------
+    (n, d) or (n,) ndarray in the common float dtype of ``a`` and ``h``.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> a = sp.csr_matrix([[0.0, 1.0], [1.0, 0.0]])
+    >>> csr_horner(a, np.array([1.0, 0.0]), 0.5, 2).tolist()  # h + 0.5 a h + 0.25 a^2 h
+    [1.25, 0.5]
+    """
+    csr, h, squeeze = _check_sparse_dense(a, h, "h")
+    if csr.shape[0] != csr.shape[1]:
+        raise ValueError(f"a must be square (n, n) for a matrix polynomial, got shape {csr.shape}")
+    steps = int(steps)
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    alpha = float(alpha)
+    if not np.isfinite(alpha):
+        raise ValueError(f"alpha must be a finite number, got {alpha}")
+    chosen = _resolve(backend, "csr_horner")
+    if chosen == "reference":
+        y = _reference.csr_horner(csr, h, alpha, steps)
+    elif chosen == "numba":
+        from graphrec._numba import kernels as nb
+
+        y = nb.csr_horner(csr.indptr, csr.indices, csr.data, h, h.dtype.type(alpha), steps,
+                          _n_threads(n_threads, chosen))
+    else:
+        index, indptr, indices = _ext_index_arrays(csr)
+        fn = getattr(_load_ext(), f"csr_horner_{'f32' if h.dtype == np.float32 else 'f64'}_{index}")
+        y = fn(indptr, indices, csr.data, h, alpha, steps, _n_threads(n_threads, chosen))
     return y[:, 0] if squeeze else y

@@ -45,6 +45,14 @@ def csr_matmul(a: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
     return np.asarray(a @ x)
 
 
+def csr_horner(a: sp.csr_matrix, h: np.ndarray, alpha: float, steps: int) -> np.ndarray:
+    """``r <- alpha a r + h``, ``steps`` times from ``r = h``, with scipy's product."""
+    r = h.copy()
+    for _ in range(steps):
+        r = alpha * np.asarray(a @ r) + h
+    return r
+
+
 def topk_exclude_torch(scores: Any, k: int, excl_indptr: np.ndarray, excl_indices: np.ndarray) -> tuple[Any, Any]:
     """Top-``k`` per row on the tensor's own device: ``masked_fill`` with ``-inf``, ``torch.topk``.
 

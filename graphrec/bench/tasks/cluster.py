@@ -9,7 +9,7 @@ register_task(
     "cluster",
     "node clustering of attributed graphs",
     ["acc", "nmi", "ari", "f1"],
-    default_method="spectral",
+    default_method="s2cag",
     default_dataset="csbm",
 )
 
@@ -46,27 +46,47 @@ def _kmeans_features(graph: Any, seed: int, device: str) -> dict[str, float]:
     return _score(graph, est.fit_predict(normalize(graph.features)))
 
 
-def _s2cag_runner(class_name: str):
-    """Runner for S2CAG / M-S2CAG: the official preset when the dataset has one, else defaults."""
+def _s2cag_estimator(class_name: str, graph: Any, seed: int, device: str, **overrides: Any) -> Any:
+    """S2CAG / M-S2CAG with the official preset when the dataset has one, else the defaults."""
+    from graphrec import cluster
 
+    cls = getattr(cluster, class_name)
+    if graph.name in cluster.PRESETS:
+        return cls.from_preset(graph.name, random_state=seed, device=device, **overrides)
+    return cls(n_clusters=graph.n_classes, random_state=seed, device=device, **overrides)
+
+
+def _s2cag_runner(class_name: str, **overrides: Any):
     def run(graph: Any, seed: int, device: str) -> dict[str, float]:
-        from graphrec import cluster
-
-        cls = getattr(cluster, class_name)
-        if graph.name in cluster.PRESETS:
-            est = cls.from_preset(graph.name, random_state=seed, device=device)
-        else:
-            est = cls(n_clusters=graph.n_classes, random_state=seed, device=device)
-        return _score(graph, est.fit_predict(graph))
+        return _score(graph, _s2cag_estimator(class_name, graph, seed, device, **overrides).fit_predict(graph))
 
     return run
 
 
-register_method("cluster", "spectral", _spectral, "k-means on the SVD of graph-smoothed attributes (baseline)")
+def _s2cag_embed(class_name: str, **overrides: Any):
+    def embed(graph: Any, seed: int, device: str) -> tuple[Any, Any]:
+        est = _s2cag_estimator(class_name, graph, seed, device, **overrides).fit(graph)
+        return est.embedding_, est.labels_
+
+    return embed
+
+
+def _spectral_embed(graph: Any, seed: int, device: str) -> tuple[Any, Any]:
+    from graphrec.cluster import AttributedSpectralClustering
+
+    est = AttributedSpectralClustering(n_clusters=graph.n_classes, random_state=seed, device=device).fit(graph)
+    return est.embedding_, est.labels_
+
+
+register_method("cluster", "spectral", _spectral, "k-means on the SVD of graph-smoothed attributes (baseline)",
+                embed=_spectral_embed)
 register_method("cluster", "sklearn-spectral", _sklearn_spectral, "peer: sklearn SpectralClustering on the graph only")
 register_method("cluster", "kmeans", _kmeans_features, "peer: sklearn KMeans on the attributes only")
-register_method("cluster", "s2cag", _s2cag_runner("S2CAG"), "S2CAG, Lin et al. KDD 2025 (official preset per dataset)")
-register_method("cluster", "m-s2cag", _s2cag_runner("MS2CAG"), "M-S2CAG, Lin et al. KDD 2025 (official preset per dataset)")
+for _name, _cls in (("s2cag", "S2CAG"), ("m-s2cag", "MS2CAG")):
+    register_method("cluster", _name, _s2cag_runner(_cls), f"{_cls}, Lin et al. KDD 2025 (official preset per dataset)",
+                    embed=_s2cag_embed(_cls))
+    register_method("cluster", f"{_name}-kmeans", _s2cag_runner(_cls, assign_labels="kmeans"),
+                    f"{_cls} with k-means instead of SNEM rounding", embed=_s2cag_embed(_cls, assign_labels="kmeans"))
 
 
 def _csbm() -> Any:
