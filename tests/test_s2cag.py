@@ -283,3 +283,14 @@ def test_bench_methods_use_the_preset_when_the_dataset_has_one(monkeypatch):
     runner, _ = task.methods["s2cag"]
     runner(g, 0, "cpu")
     assert seen["params"]["T"] == PRESETS["acm"]["S2CAG"]["T"] and seen["params"]["random_state"] == 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("cls", [S2CAG, MS2CAG])
+@pytest.mark.parametrize("solver", ["implicit", "materialize"])
+def test_cuda_matches_cpu(cls, solver):
+    g = _planted(seed=6)
+    cpu = cls(n_clusters=3, tau=40, solver=solver, random_state=0).fit(g)
+    gpu = cls(n_clusters=3, tau=40, solver=solver, random_state=0, device="cuda").fit(g)
+    assert np.max(subspace_angles(cpu.embedding_, gpu.embedding_)) < 1e-6
+    np.testing.assert_array_equal(cpu.labels_, gpu.labels_)
