@@ -340,18 +340,10 @@ class Trainer:
         losses: list[torch.Tensor] = []
         for batch in progress(iterator, verbose=self.verbose >= 2, desc=f"epoch {epoch}", unit="batch",
                               total=len(batches) if hasattr(batches, "__len__") else None):
-            batch = move_to_device(batch, self.device)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss = self.loss_fn(self.model, batch)
-            self._check_loss(loss, epoch, len(losses))
-            loss.backward()
-            if self.grad_clip is not None:
-                nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-            self.optimizer.step()
-            losses.append(loss.detach())
+            losses.append(self._train_step(batch, epoch, len(losses)))
         if not losses:
             raise ValueError(f"train_batches({epoch}, generator) yielded no batches; expected at least one")
-        stacked = torch.stack(losses).double()
+        stacked = self._batch_losses(torch.stack(losses).double())
         finite = torch.isfinite(stacked)
         if not bool(finite.all()):
             bad = int((~finite).nonzero()[0, 0])
@@ -360,6 +352,22 @@ class Trainer:
                 "set grad_clip, or check the data and loss_fn for invalid values"
             )
         return float(stacked.mean())
+
+    def _train_step(self, batch: Any, epoch: int, index: int) -> torch.Tensor:
+        """Forward, backward, clip and step on one batch; returns the detached batch loss."""
+        batch = move_to_device(batch, self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.model, batch)
+        self._check_loss(loss, epoch, index)
+        loss.backward()
+        if self.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.optimizer.step()
+        return loss.detach()
+
+    def _batch_losses(self, losses: torch.Tensor) -> torch.Tensor:
+        """The epoch's batch losses as recorded (a data-parallel trainer combines its ranks' here)."""
+        return losses
 
     @staticmethod
     def _check_loss(loss: Any, epoch: int, batch: int) -> None:

@@ -1,0 +1,92 @@
+"""DistributedTrainer: two gloo processes on 127.0.0.1 train to the same weights as one process."""
+from __future__ import annotations
+
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from graphrec.train import Trainer, tensor_batches
+from graphrec.train.distributed import DistributedTrainer, init_process_group, shard_batch
+
+N_ROWS, BATCH = 63, 10  # the last batch has 3 rows: shards of 2 and 1
+
+
+def _data() -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(N_ROWS, 5, generator=gen, dtype=torch.float64)
+    y = x @ torch.arange(1.0, 6.0, dtype=torch.float64)[:, None] + 0.1 * torch.randn(N_ROWS, 1, generator=gen,
+                                                                                       dtype=torch.float64)
+    return x, y
+
+
+def _train(trainer_cls, init_seed: int, checkpoint_dir=None):
+    x, y = _data()
+    torch.manual_seed(init_seed)
+    model = torch.nn.Linear(5, 1).double()
+    trainer = trainer_cls(
+        model, torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.5),
+        lambda m, b: torch.nn.functional.mse_loss(m(b[0]), b[1]),
+        max_epochs=4, eval_fn=lambda m: {"mse": float(torch.nn.functional.mse_loss(m(x), y))},
+        monitor="mse", mode="min", checkpoint_dir=checkpoint_dir, random_state=3, verbose=False,
+    )
+    result = trainer.fit(lambda epoch, g: tensor_batches(x, y, batch_size=BATCH, generator=g))
+    return model, result
+
+
+def _worker(rank: int, world: int, port: int, out: str) -> None:
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        # Rank 1 starts from different weights: the trainer must broadcast rank 0's.
+        model, result = _train(DistributedTrainer, init_seed=0 if rank == 0 else 99, checkpoint_dir=f"{out}/ckpt")
+        torch.save({"state": model.state_dict(), "history": result.history, "best": result.best_epoch},
+                   f"{out}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_match_one(tmp_path):
+    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    single, single_result = _train(Trainer, init_seed=0)
+    for rank in range(2):
+        got = torch.load(tmp_path / f"rank{rank}.pt")
+        for key, value in single.state_dict().items():
+            torch.testing.assert_close(got["state"][key], value, rtol=1e-10, atol=1e-12)
+        assert got["best"] == single_result.best_epoch
+        for a, b in zip(got["history"], single_result.history):
+            assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-10)
+            assert a["mse"] == pytest.approx(b["mse"], rel=1e-10)
+    assert (tmp_path / "ckpt" / "last.pt").exists()  # written by rank 0
+
+
+def test_shard_batch_splits_rows_and_checks_them():
+    x = torch.arange(7)
+    shards = [shard_batch({"a": x, "b": (x * 2,)}, r, 3) for r in range(3)]
+    assert [s[1] for s in shards] == [3, 2, 2] and all(s[2] == 7 for s in shards)
+    assert torch.cat([s[0]["a"] for s in shards]).tolist() == x.tolist()
+    assert shards[2][0]["b"][0].tolist() == [10, 12]
+    assert shard_batch(torch.arange(1), 1, 2)[1] == 0  # fewer rows than ranks: an empty shard
+    with pytest.raises(ValueError, match="same number of rows"):
+        shard_batch((torch.zeros(3), torch.zeros(4)), 0, 2)
+    with pytest.raises(ValueError, match="rank"):
+        shard_batch(x, 2, 2)
+    with pytest.raises(ValueError, match="no tensor"):
+        shard_batch([1, 2], 0, 2)
+
+
+def test_needs_a_process_group(monkeypatch):
+    for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(RuntimeError, match="torchrun"):
+        init_process_group()
+    model = torch.nn.Linear(2, 1)
+    with pytest.raises(RuntimeError, match="process group"):
+        DistributedTrainer(model, torch.optim.SGD(model.parameters(), lr=0.1), lambda m, b: m(b).sum(), max_epochs=1)
