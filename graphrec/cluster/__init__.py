@@ -1,10 +1,11 @@
 """Clustering of attributed graphs."""
 from graphrec.base import EstimatorSpec, register_estimator
+from graphrec.cluster.out_of_core import DiskAttributedGraph
 from graphrec.cluster.s2cag import MS2CAG, PRESETS, S2CAG
 from graphrec.cluster.snem import snem_rounding
 from graphrec.cluster.spectral import AttributedSpectralClustering, smoothed_feature_embedding
 
-__all__ = ["AttributedSpectralClustering", "MS2CAG", "PRESETS", "S2CAG", "smoothed_feature_embedding", "snem_rounding"]
+__all__ = ["AttributedSpectralClustering", "DiskAttributedGraph", "MS2CAG", "PRESETS", "S2CAG", "smoothed_feature_embedding", "snem_rounding"]
 
 
 def _sbm(seed: int) -> tuple:

@@ -189,6 +189,9 @@ class SmoothedRepresentation:
         ``w`` in ``diag(w) Z`` (M-S2CAG's rescaling).
     """
 
+    #: whether :meth:`materialize` may form the dense ``Z`` (the out-of-core twin never does)
+    can_materialize = True
+
     def __init__(
         self,
         p: sp.csr_matrix,
@@ -265,8 +268,23 @@ def _fix_signs(u: torch.Tensor) -> torch.Tensor:
 
 
 def _prepare(graph: Any, n_clusters: int, T: int, alpha: float, device: Any,
-             dtype: str = "float64") -> SmoothedRepresentation:
-    """Validate the graph against ``n_clusters`` and build its NSR operator in ``dtype``."""
+             dtype: str = "float64", solver: str = "auto") -> Any:
+    """Validate the graph against ``n_clusters`` and build its NSR operator in ``dtype``.
+
+    A :class:`~graphrec.cluster.out_of_core.DiskAttributedGraph` gets the chunked out-of-core
+    operator (CPU, float64, implicit solver only).
+    """
+    from graphrec.cluster.out_of_core import ChunkedSmoothedRepresentation, DiskAttributedGraph
+
+    if isinstance(graph, DiskAttributedGraph):
+        if check_device(device).type != "cpu" or dtype != "float64" or solver not in ("auto", "implicit"):
+            raise ValueError(
+                "an on-disk graph is clustered on the CPU in float64 with solver 'auto' or 'implicit'; got "
+                f"device={device!r}, dtype={dtype!r}, solver={solver!r}"
+            )
+        if n_clusters > graph.n_nodes:
+            raise ValueError(f"n_clusters={n_clusters} exceeds the number of nodes {graph.n_nodes}")
+        return ChunkedSmoothedRepresentation(graph, T, alpha)
     g = as_attributed_graph(graph)
     dev = check_device(device)
     if n_clusters > g.n_nodes:
@@ -312,7 +330,8 @@ def s2cag_embedding(
             f"n_clusters={n_clusters} needs n_clusters + 1 <= min(n_nodes, n_features) = {min(op.n, op.d)}"
         )
     if solver == "auto":
-        solver = choose_solver(op.n, op.d, op.nnz_p, op.nnz_x, op.T, tau + 1, min(k1 + oversample, op.d))
+        solver = "implicit" if not op.can_materialize else choose_solver(
+            op.n, op.d, op.nnz_p, op.nnz_x, op.T, tau + 1, min(k1 + oversample, op.d))
     if solver == "exact":
         u, s, _ = torch.linalg.svd(op.materialize(), full_matrices=False)
         u, s = _fix_signs(u[:, :k1]), s[:k1]
@@ -363,7 +382,8 @@ def ms2cag_embedding(
     solver : str, the solver actually used.
     """
     if solver == "auto":
-        solver = choose_solver(op.n, op.d, op.nnz_p, op.nnz_x, op.T, tau, min(n_clusters + oversample, op.n))
+        solver = "implicit" if not op.can_materialize else choose_solver(
+            op.n, op.d, op.nnz_p, op.nnz_x, op.T, tau, min(n_clusters + oversample, op.n))
     row_sum = op.matmat(torch.ones(op.d, 1, dtype=op.dtype, device=op.device))[:, 0]
     z = op.with_row_scale(row_sum.clamp(min=0).sqrt())
     if solver != "implicit":
@@ -491,7 +511,7 @@ class S2CAG(_PresetMixin, ClusterMixin, GraphrecEstimator):
         """Cluster the nodes of ``graph`` (AttributedGraph, PyG ``Data`` or ``(adjacency, features)``)."""
         _check_common(self)
         check_int(self.oversample, "oversample", low=0)
-        op = _prepare(graph, self.n_clusters, self.T, self.alpha, self.device, self.dtype)
+        op = _prepare(graph, self.n_clusters, self.T, self.alpha, self.device, self.dtype, self.solver)
         emb, s, self.solver_ = s2cag_embedding(
             op, self.n_clusters, tau=self.tau, oversample=self.oversample, solver=self.solver,
             random_state=self.random_state,
@@ -566,7 +586,7 @@ class MS2CAG(_PresetMixin, ClusterMixin, GraphrecEstimator):
         _check_common(self)
         check_float(self.gamma, "gamma", low=0.0)
         check_int(self.oversample, "oversample", low=1)
-        op = _prepare(graph, self.n_clusters, self.T, self.alpha, self.device, self.dtype)
+        op = _prepare(graph, self.n_clusters, self.T, self.alpha, self.device, self.dtype, self.solver)
         emb, vals, self.solver_ = ms2cag_embedding(
             op, self.n_clusters, gamma=self.gamma, tau=self.tau, oversample=self.oversample, solver=self.solver,
             random_state=self.random_state,
