@@ -1,0 +1,164 @@
+"""LowFER training-epoch speed side by side with the official code, and the WN18RR GPU run.
+
+    python benchmarks/bench_kg.py speed --official /path/to/LowFER --datasets umls kinship --epochs 6
+    python benchmarks/bench_kg.py wn18rr --device cuda --checkpoint-dir runs/kg_wn18rr --epochs 500
+
+``speed``: ``--official`` is a checkout of the official code (suamin/LowFER) whose ``data/UMLS``
+and ``data/Kinship`` folders hold the same files as ``$GRAPHREC_DATA/kg``; the official code hard-codes
+``device="cuda"`` for ``U`` / ``V`` and crashes on ``None > 1`` without a GPU, so a CPU run needs a
+copy with those two device lines changed (nothing else). Both sides run in fresh subprocesses,
+alternately (official, graphrec, official, graphrec, ...: ``--rounds``), with the same settings
+(the WN18RR configuration: d_e 200, d_r 30, k 30, dropouts .2/.2/.3, eps .1, lr .003, batch 128)
+and no evaluation inside the timed epochs. The official per-epoch time is the one it logs
+("Epoch i / time t": host-side batching, forward, backward, step); graphrec's is the Trainer's
+per-epoch ``seconds``. The first epoch of every run is dropped as warm-up; the median of the rest,
+over all rounds, is kept; ratio = official / graphrec. Results: ``results/kg_speed.json`` (+ .md).
+
+``wn18rr``: trains LowFER (or ``--method tucker``) on WN18RR with the paper's settings, writing a
+checkpoint after every epoch to ``--checkpoint-dir`` so that a later call continues where the last
+stopped (``--epochs`` counts all epochs, restored ones included; ``--epochs-this-call`` bounds one call), then reports the validation-selected
+test metrics and the median epoch time to ``results/kg_wn18rr_<device>.json``. ``--time-epochs N``
+first times N epochs without checkpoints (data kept on the device, no host-side batching).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+OFFICIAL_NAMES = {"umls": "UMLS", "kinship": "Kinship"}
+SETTINGS = dict(lr=0.003, dr=1.0, edim=200, rdim=30, k=30, input_dropout=0.2, hidden_dropout1=0.2,
+                hidden_dropout2=0.3, label_smoothing=0.1, batch_size=128)
+
+_OURS = """
+import json, sys
+from graphrec.datasets import load
+from graphrec.kg import LowFER
+kg = load(sys.argv[1])
+est = LowFER(d_e=200, d_r=30, k=30, input_dropout=0.2, hidden_dropout1=0.2, hidden_dropout2=0.3,
+             label_smoothing=0.1, lr=0.003, batch_size=128, max_epochs=int(sys.argv[2]),
+             eval_every=10**6, random_state=20).fit(kg)
+print(json.dumps([h["seconds"] for h in est.history_]))
+"""
+
+
+def _official_epochs(official: Path, dataset: str, epochs: int) -> list[float]:
+    args = [sys.executable, "main.py", "--dataset", OFFICIAL_NAMES[dataset], "--num_iterations", str(epochs),
+            "--cuda", ""]
+    for key, value in SETTINGS.items():
+        args += [f"--{key}", str(value)]
+    out = subprocess.run(args, cwd=official, capture_output=True, text=True, check=True)
+    times = [float(t) for t in re.findall(r"Epoch \d+ / time ([0-9.]+)", out.stderr + out.stdout)]
+    if len(times) != epochs:
+        raise RuntimeError(f"expected {epochs} epoch lines from the official code, got {len(times)}:\n{out.stderr[-2000:]}")
+    return times
+
+
+def _graphrec_epochs(dataset: str, epochs: int) -> list[float]:
+    out = subprocess.run([sys.executable, "-c", _OURS, dataset, str(epochs)], capture_output=True, text=True,
+                         check=True, env={**os.environ, "TQDM_DISABLE": "1"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def speed(args: argparse.Namespace) -> None:
+    import torch
+
+    official = Path(args.official).resolve()
+    rows = []
+    for dataset in args.datasets:
+        runs: dict[str, list[list[float]]] = {"official": [], "graphrec": []}
+        for _ in range(args.rounds):
+            runs["official"].append(_official_epochs(official, dataset, args.epochs))
+            runs["graphrec"].append(_graphrec_epochs(dataset, args.epochs))
+        med = {k: statistics.median(t for run in v for t in run[1:]) for k, v in runs.items()}
+        rows.append({"dataset": dataset, "official_s_per_epoch": med["official"],
+                     "graphrec_s_per_epoch": med["graphrec"], "ratio": med["official"] / med["graphrec"],
+                     "epochs_per_run": args.epochs, "rounds": args.rounds, "raw": runs})
+        print(f"{dataset}: official {med['official']:.3f} s/epoch, graphrec {med['graphrec']:.3f} s/epoch, "
+              f"ratio {med['official'] / med['graphrec']:.2f}x", flush=True)
+    result = {"command": "python " + " ".join(sys.argv), "settings": SETTINGS, "rows": rows,
+              "environment": {"torch": torch.__version__, "python": platform.python_version(),
+                              "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                              "time": time.strftime("%Y-%m-%dT%H:%M:%S")}}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "kg_speed.json").write_text(json.dumps(result, indent=2))
+    lines = ["| dataset | official s/epoch | graphrec s/epoch | ratio |", "|---|---|---|---|"]
+    lines += [f"| {r['dataset']} | {r['official_s_per_epoch']:.3f} | {r['graphrec_s_per_epoch']:.3f} | "
+              f"{r['ratio']:.2f}x |" for r in rows]
+    (RESULTS / "kg_speed.md").write_text(f"`{result['command']}`\n\n" + "\n".join(lines) + "\n")
+
+
+def wn18rr(args: argparse.Namespace) -> None:
+    import torch
+
+    from graphrec.datasets import load
+    from graphrec.kg import LowFER, TuckER
+
+    cls = {"lowfer": LowFER, "tucker": TuckER}[args.method]
+    kg = load(args.dataset)
+    result: dict = {"command": "python " + " ".join(sys.argv), "method": args.method, "dataset": args.dataset,
+                    "device": args.device}
+    if args.device.startswith("cuda"):
+        result["cuda_device"] = torch.cuda.get_device_name()
+    if args.time_epochs:
+        timed = cls.from_preset(args.dataset, max_epochs=args.time_epochs, eval_every=10**6, random_state=0,
+                                device=args.device).fit(kg)
+        seconds = [h["seconds"] for h in timed.history_]
+        result["timing"] = {"epochs": seconds, "median_s_per_epoch": statistics.median(seconds[1:] or seconds),
+                            "official_h100_s_per_epoch": 14.0}
+        print("epoch seconds:", [round(s, 3) for s in seconds], flush=True)
+    total = args.epochs
+    last = Path(args.checkpoint_dir) / "last.pt"
+    if args.epochs_this_call and last.exists():
+        from graphrec.train import load_checkpoint
+
+        total = min(total, int(load_checkpoint(last)["epochs_done"]) + args.epochs_this_call)
+    elif args.epochs_this_call:
+        total = min(total, args.epochs_this_call)
+    start = time.perf_counter()
+    est = cls.from_preset(args.dataset, max_epochs=total, eval_every=args.eval_every, random_state=0,
+                          device=args.device, checkpoint_dir=args.checkpoint_dir, verbose=True).fit(kg)
+    result["train"] = {"epochs_done": est.n_epochs_, "best_epoch": est.best_epoch_,
+                       "wall_s_this_call": time.perf_counter() - start,
+                       "valid_mrr": [(h["epoch"], h["valid_mrr"]) for h in est.history_ if "valid_mrr" in h]}
+    result["test"] = est.evaluate(kg, "test")
+    print(json.dumps(result["test"]), flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    tag = "cuda" if args.device.startswith("cuda") else args.device
+    (RESULTS / f"kg_{args.dataset}_{args.method}_{tag}.json").write_text(json.dumps(result, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("speed", help="CPU epoch time against the official LowFER code")
+    p.add_argument("--official", required=True, help="checkout of suamin/LowFER (CPU device lines patched)")
+    p.add_argument("--datasets", nargs="+", default=["umls", "kinship"], choices=sorted(OFFICIAL_NAMES))
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--rounds", type=int, default=2)
+    p.set_defaults(func=speed)
+    p = sub.add_parser("wn18rr", help="train on WN18RR with checkpoints (resumes across calls)")
+    p.add_argument("--method", default="lowfer", choices=["lowfer", "tucker"])
+    p.add_argument("--dataset", default="wn18rr", help="any dataset with a preset (nations for a quick dry run)")
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--epochs", type=int, default=500, help="total epochs, restored ones included")
+    p.add_argument("--eval-every", type=int, default=10)
+    p.add_argument("--checkpoint-dir", default="runs/kg_wn18rr")
+    p.add_argument("--epochs-this-call", type=int, default=0,
+                   help="stop after this many more epochs than the checkpoint holds (0: run to --epochs)")
+    p.add_argument("--time-epochs", type=int, default=0, help="first time this many epochs without checkpoints")
+    p.set_defaults(func=wn18rr)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,390 @@
+"""graphrec.kg: LowFER / TuckER scoring, 1-N batches, loss, filtered ranks, estimators, bad input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from graphrec.datasets import Triples, make_knowledge_graph
+from graphrec.kg import (
+    LowFER,
+    LowFERNet,
+    TuckER,
+    TuckERNet,
+    check_triples,
+    filtered_link_ranks,
+    group_queries,
+    kvsall_batches,
+    lowfer_core_tensor,
+    lowfer_pool,
+    onevsall_batches,
+    reciprocal,
+    smoothed_bce,
+    tucker_contract,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """These models are small: one intra-op thread avoids OpenMP waits on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _kg(seed: int = 0, **kwargs) -> Triples:
+    params = dict(n_entities=30, n_relations=3, n_triples=300, random_state=seed)
+    params.update(kwargs)
+    return make_knowledge_graph(**params)
+
+
+def _small(cls, **kwargs):
+    params = dict(d_e=8, d_r=4, max_epochs=3, eval_every=1, random_state=0)
+    if cls is LowFER:
+        params["k"] = 2
+    params.update(kwargs)
+    return cls(**params)
+
+
+# ---------------------------------------------------------------------------- scoring functions
+def test_lowfer_score_equals_paper_form_slow_reference():
+    """f = (S^k diag(U^T e_s) V^T r)^T e_o with an explicit 0/1 pooling matrix S^k, entry by entry."""
+    rng = np.random.default_rng(0)
+    d_e, d_r, k, b = 5, 3, 4, 6
+    U, V = rng.normal(size=(d_e, k * d_e)), rng.normal(size=(d_r, k * d_e))
+    es, r, eo = rng.normal(size=(b, d_e)), rng.normal(size=(b, d_r)), rng.normal(size=(b, d_e))
+    S = np.zeros((d_e, k * d_e))
+    for i in range(d_e):
+        for j in range(k * d_e):
+            S[i, j] = 1.0 if i * k <= j < (i + 1) * k else 0.0
+    expected = np.array([eo[n] @ (S @ np.diag(U.T @ es[n]) @ V.T @ r[n]) for n in range(b)])
+    t = lambda a: torch.tensor(a, dtype=torch.float64)
+    got = (lowfer_pool(t(es), t(r), t(U), t(V), k) * t(eo)).sum(1).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+def test_tucker_contract_equals_triple_sum():
+    rng = np.random.default_rng(1)
+    d_e, d_r, b = 4, 3, 5
+    W = rng.normal(size=(d_r, d_e, d_e))
+    es, r, eo = rng.normal(size=(b, d_e)), rng.normal(size=(b, d_r)), rng.normal(size=(b, d_e))
+    expected = np.zeros(b)
+    for n in range(b):
+        for m in range(d_r):
+            for a in range(d_e):
+                for c in range(d_e):
+                    expected[n] += W[m, a, c] * r[n, m] * es[n, a] * eo[n, c]
+    t = lambda a: torch.tensor(a, dtype=torch.float64)
+    got = (tucker_contract(t(es), t(r), t(W)) * t(eo)).sum(1).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+def test_lowfer_k1_is_hadamard_product_and_a_rank_one_slice_tucker():
+    """k = 1: pooling is the identity, z = (U^T e_s) * (V^T r), a TuckER core G[m, a, b] = V[m, b] U[a, b]."""
+    g = torch.Generator().manual_seed(2)
+    d_e, d_r, b = 6, 4, 7
+    U, V = torch.randn(d_e, d_e, generator=g, dtype=torch.float64), torch.randn(d_r, d_e, generator=g, dtype=torch.float64)
+    es, r = torch.randn(b, d_e, generator=g, dtype=torch.float64), torch.randn(b, d_r, generator=g, dtype=torch.float64)
+    z = lowfer_pool(es, r, U, V, 1)
+    torch.testing.assert_close(z, (es @ U) * (r @ V))
+    core = torch.einsum("mb,ab->mab", V, U)
+    torch.testing.assert_close(tucker_contract(es, r, core), z)
+    for a in range(d_e):  # every core slice G[:, :, b] = V[:, b] U[:, b]^T has rank one
+        assert torch.linalg.matrix_rank(core[:, :, a]) == 1
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_lowfer_is_tucker_with_low_rank_core_slices(k):
+    g = torch.Generator().manual_seed(k)
+    d_e, d_r, b = 4, 3, 6
+    U = torch.randn(d_e, k * d_e, generator=g, dtype=torch.float64)
+    V = torch.randn(d_r, k * d_e, generator=g, dtype=torch.float64)
+    es, r = torch.randn(b, d_e, generator=g, dtype=torch.float64), torch.randn(b, d_r, generator=g, dtype=torch.float64)
+    core = lowfer_core_tensor(U, V, k)
+    slow = torch.zeros(d_r, d_e, d_e, dtype=torch.float64)
+    for m in range(d_r):
+        for a in range(d_e):
+            for c in range(d_e):
+                slow[m, a, c] = sum(V[m, j] * U[a, j] for j in range(c * k, (c + 1) * k))
+    torch.testing.assert_close(core, slow)
+    torch.testing.assert_close(tucker_contract(es, r, core), lowfer_pool(es, r, U, V, k))
+    for c in range(d_e):
+        assert torch.linalg.matrix_rank(core[:, :, c]) <= min(k, d_e, d_r)
+
+
+def test_lowfer_net_eval_forward_follows_the_official_steps():
+    """Eval mode: BN with fresh running stats divides by sqrt(1 + 1e-5); dropouts are identities."""
+    net = LowFERNet(7, 4, 5, 3, 2, input_dropout=0.5, hidden_dropout1=0.5, hidden_dropout2=0.5,
+                    generator=torch.Generator().manual_seed(0)).double().eval()
+    s, r = torch.tensor([0, 3, 6]), torch.tensor([1, 0, 3])
+    bn = (1 + 1e-5) ** -0.5
+    x = net.E.weight[s] * bn
+    z = ((x @ net.U) * (net.R.weight[r] @ net.V)).view(3, 5, 2).sum(-1)
+    z = torch.sign(z) * torch.sqrt(z.abs() + 1e-12)
+    z = z / z.norm(dim=1, keepdim=True) * bn
+    torch.testing.assert_close(net(s, r), z @ net.E.weight.T)
+    assert net.E.weight.requires_grad and all(net.E.weight[0] != 0)  # no padding_idx freezing entity 0
+
+
+def test_no_embedding_is_frozen_by_padding_idx():
+    for net in (LowFERNet(5, 4, 3, 2, 2), TuckERNet(5, 4, 3, 2)):
+        assert net.E.padding_idx is None and net.R.padding_idx is None
+        net.train()
+        logits = net(torch.tensor([0, 1, 2]), torch.tensor([0, 0, 1]))
+        loss = smoothed_bce(logits, torch.tensor([0, 1]), torch.tensor([1, 3]), 0.1)
+        loss.backward()
+        assert net.E.weight.grad[0].abs().sum() > 0 and net.R.weight.grad[0].abs().sum() > 0
+
+
+# ---------------------------------------------------------------------------- loss and batches
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.5])
+def test_smoothed_bce_equals_dense_bce(eps):
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 9, generator=g, dtype=torch.float64) * 3
+    y = (torch.rand(6, 9, generator=g) < 0.3).double()
+    rows, cols = y.nonzero(as_tuple=True)
+    targets = (1 - eps) * y + 1.0 / 9 if eps > 0 else y
+    torch.testing.assert_close(smoothed_bce(logits, rows, cols, eps), F.binary_cross_entropy_with_logits(logits, targets))
+
+
+def test_reciprocal_and_query_groups():
+    triples = np.array([[0, 0, 1], [0, 0, 2], [1, 1, 0]])
+    rec = reciprocal(triples, n_relations=2)
+    assert rec.tolist() == [[0, 0, 1], [0, 0, 2], [1, 1, 0], [1, 2, 0], [2, 2, 0], [0, 3, 1]]
+    groups = group_queries(rec, 4)
+    indptr, indices = groups.lookup(np.array([0, 0, 2, 5]), np.array([0, 3, 2, 0]))
+    assert indptr.tolist() == [0, 2, 3, 4, 4]        # (5, 0) is not a known query
+    assert indices.tolist() == [1, 2, 1, 0]
+
+
+@pytest.mark.parametrize("mode", ["kvsall", "1vsall"])
+def test_batches_cover_every_label_once_per_epoch(mode):
+    kg = _kg()
+    train = reciprocal(kg.train, kg.n_relations)
+    groups = group_queries(train, 2 * kg.n_relations)
+    gen = torch.Generator().manual_seed(0)
+    if mode == "kvsall":
+        batches = kvsall_batches(groups, 16, generator=gen)
+    else:
+        batches = onevsall_batches(train, 16, generator=gen)
+    for _ in range(2):
+        seen, rows_seen = set(), 0
+        for s, r, rows, cols in batches:
+            assert len(s) <= 16 and bool((rows < len(s)).all())
+            rows_seen += len(s)
+            for i, j in zip(rows.tolist(), cols.tolist()):
+                triple = (int(s[i]), int(r[i]), j)
+                assert triple not in seen
+                seen.add(triple)
+        assert seen == {tuple(t) for t in train.tolist()}
+        assert rows_seen == (len(groups.queries) if mode == "kvsall" else len(train))
+        assert len(batches) == -(-rows_seen // 16)
+
+
+# ---------------------------------------------------------------------------- filtered ranks
+def test_filtered_link_ranks_equal_brute_force_loop():
+    kg = _kg(3)
+    n_e, n_r = kg.n_entities, kg.n_relations
+    table = torch.randn(n_e, 2 * n_r, n_e, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    table = table.round(decimals=1)                       # plenty of ties
+    score_fn = lambda s, r: table[s, r]
+    known_all = reciprocal(np.concatenate([kg.train, kg.valid, kg.test]), n_r)
+    known = group_queries(known_all, 2 * n_r)
+    got = filtered_link_ranks(score_fn, kg.test, n_r, known, batch_size=7)
+    true_tails: dict[tuple[int, int], set[int]] = {}
+    for s, r, o in known_all.tolist():
+        true_tails.setdefault((s, r), set()).add(o)
+    expected = []
+    for direction in ("tail", "head"):
+        for h, r, t in kg.test.tolist():
+            s, rel, target = (h, r, t) if direction == "tail" else (t, r + n_r, h)
+            row = table[s, rel]
+            higher = equal = 0
+            for e in range(n_e):
+                if e == target or e in true_tails[(s, rel)]:
+                    continue
+                higher += bool(row[e] > row[target])
+                equal += bool(row[e] == row[target])
+            expected.append(1 + higher + equal / 2)
+    np.testing.assert_allclose(got, expected)
+
+
+# ---------------------------------------------------------------------------- estimators
+@pytest.mark.parametrize("cls", [LowFER, TuckER])
+def test_resume_from_checkpoint_equals_uninterrupted_run(cls, tmp_path):
+    kg = _kg()
+    full = _small(cls, max_epochs=4, eval_every=2).fit(kg)
+    _small(cls, max_epochs=2, eval_every=2, checkpoint_dir=tmp_path).fit(kg)
+    resumed = _small(cls, max_epochs=4, eval_every=2, checkpoint_dir=tmp_path).fit(kg)
+    assert resumed.n_epochs_ == 4 and resumed.best_epoch_ == full.best_epoch_
+    assert [h["train_loss"] for h in resumed.history_] == [h["train_loss"] for h in full.history_]
+    np.testing.assert_array_equal(resumed.score(np.arange(10), [1]), full.score(np.arange(10), [1]))
+
+
+def test_predict_tails_and_heads_are_the_top_of_the_scores():
+    kg = _kg()
+    est = _small(LowFER).fit(kg)
+    heads, rels = np.array([0, 5, 7]), np.array([0, 1, 2])
+    ids, values = est.predict_tails(heads, rels, k=5, exclude_known=False)
+    scores = est.score(heads, rels)
+    np.testing.assert_array_equal(ids, np.argsort(-scores, axis=1, kind="stable")[:, :5])
+    np.testing.assert_allclose(values, np.take_along_axis(scores, ids, 1))
+    ids, _ = est.predict_tails(heads, rels, k=est.n_entities_)
+    for i, (h, r) in enumerate(zip(heads, rels)):
+        known = set(kg.train[(kg.train[:, 0] == h) & (kg.train[:, 1] == r), 2].tolist())
+        assert known.isdisjoint(ids[i].tolist()) and set(ids[i][ids[i] >= 0].tolist()) | known == set(range(30))
+    head_ids, _ = est.predict_heads([kg.train[0, 2]], [kg.train[0, 1]], k=est.n_entities_)
+    assert kg.train[0, 0] not in head_ids[0]
+    names = est.predict_tails([kg.entities[0]], [kg.relations[1]], k=3)[0]
+    np.testing.assert_array_equal(names, est.predict_tails([0], [1], k=3)[0])
+
+
+def test_without_validation_the_last_epoch_is_kept():
+    kg = _kg()
+    kg = Triples(kg.entities, kg.relations, kg.train, test=kg.test, name="no-valid")
+    est = _small(TuckER).fit(kg)
+    assert est.best_epoch_ is None and est.n_epochs_ == 3 and "valid_mrr" not in est.history_[-1]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("cls", [LowFER, TuckER])
+def test_cuda_fit_evaluate_and_predict(cls):
+    kg = _kg()
+    est = _small(cls, device="cuda").fit(kg)
+    assert next(est.net_.parameters()).device.type == "cuda"
+    report = est.evaluate(kg, "test")
+    assert 0 < report["mrr"] <= 1
+    ids, _ = est.predict_tails([0, 1], [0, 0], k=3)
+    assert ids.shape == (2, 3)
+
+
+# ---------------------------------------------------------------------------- bad input
+def test_unknown_names_and_ids_out_of_range_are_rejected():
+    kg = _kg()
+    est = _small(LowFER).fit(kg)
+    with pytest.raises(ValueError, match="unknown entity name 'nobody'"):
+        est.predict_tails(["nobody"], [0])
+    with pytest.raises(ValueError, match="unknown relation name"):
+        est.score([0], ["no-such-relation"])
+    with pytest.raises(ValueError, match=r"entity ids must be in \[0, 30\)"):
+        est.score([30], [0])
+    with pytest.raises(ValueError, match="relation ids"):
+        est.score([0], [3])
+    with pytest.raises(ValueError, match="2 entities but 3 relations"):
+        est.score([0, 1], [0, 1, 2])
+    with pytest.raises(TypeError, match="integer ids or names"):
+        est.score([0.5], [0])
+    with pytest.raises(ValueError, match="empty"):
+        est.score([], [0])
+
+
+def test_bad_triples_are_rejected():
+    kg = _kg()
+    bad = _kg()
+    bad.train = bad.train.copy()
+    bad.train[3, 2] = -1
+    with pytest.raises(ValueError, match="entity ids"):
+        _small(LowFER).fit(bad)
+    bad = _kg()
+    bad.valid = bad.valid.copy()
+    bad.valid[0, 1] = kg.n_relations
+    with pytest.raises(ValueError, match="relation ids"):
+        _small(TuckER).fit(bad)
+    bad = _kg()
+    bad.train = np.concatenate([bad.train, bad.train[5:6]])
+    with pytest.raises(ValueError, match="more than once"):
+        check_triples(bad)
+    bad = _kg()
+    bad.test = np.concatenate([bad.test, bad.train[:1]])
+    with pytest.raises(ValueError, match="in both triples.train and triples.test"):
+        _small(LowFER).fit(bad)
+    with pytest.raises(TypeError, match="Triples"):
+        _small(LowFER).fit(kg.train)
+    with pytest.raises(ValueError, match="train is empty"):
+        Triples(kg.entities, kg.relations, np.zeros((0, 3), np.int64))
+    no_test = Triples(kg.entities, kg.relations, kg.train, kg.valid, name="no-test")
+    est = _small(LowFER).fit(no_test)
+    with pytest.raises(ValueError, match="triples.test is empty"):
+        est.evaluate(no_test, "test")
+    other = _kg(n_entities=31, n_triples=200)
+    with pytest.raises(ValueError, match="fitted with 30"):
+        est.evaluate(other)
+
+
+@pytest.mark.parametrize(
+    "param,value,error",
+    [("d_e", 0, ValueError), ("k", 1.5, TypeError), ("input_dropout", 1.0, ValueError),
+     ("label_smoothing", -0.1, ValueError), ("lr", 0.0, ValueError), ("lr_decay", 1.5, ValueError),
+     ("training", "2vsall", ValueError), ("batch_size", 0, ValueError), ("device", "tpu", ValueError)],
+)
+def test_bad_hyper_parameters_name_the_argument(param, value, error):
+    with pytest.raises(error, match=param if param != "device" else "device"):
+        _small(LowFER, **{param: value}).fit(_kg())
+
+
+# ---------------------------------------------------------------------------- real data
+def test_nations_short_run_beats_chance_by_far_and_keeps_the_best_validation_epoch(data_root):
+    from graphrec.datasets import load
+
+    kg = load("nations")
+    est = LowFER(d_e=64, d_r=16, k=8, input_dropout=0.0, hidden_dropout1=0.0, hidden_dropout2=0.0, lr=0.01,
+                 max_epochs=20, eval_every=5, random_state=0).fit(kg)
+    report = est.evaluate(kg, "test")
+    chance = np.mean(1.0 / np.arange(1, kg.n_entities + 1))  # MRR of a random order of 14 entities
+    assert report["mrr"] > 2 * chance, report
+    valid = {h["epoch"]: h["valid_mrr"] for h in est.history_ if "valid_mrr" in h}
+    assert sorted(valid) == [4, 9, 14, 19] and est.best_epoch_ == max(valid, key=valid.get)
+    assert est.evaluate(kg, "valid")["mrr"] == pytest.approx(valid[est.best_epoch_])  # the kept weights
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,target", [("umls", 0.92), ("kinship", 0.88)])
+def test_lowfer_reaches_the_official_mrr_on_cpu(data_root, name, target):
+    from graphrec.datasets import load
+
+    kg = load(name)
+    est = LowFER.from_preset(name, random_state=0).fit(kg)
+    assert est.evaluate(kg, "test")["mrr"] >= target
+
+
+def test_training_fast_path_is_bit_identical_to_autograd_dropout():
+    """LowFERNet's reused-buffer pooling gives the same losses and weights as lowfer_pool + nn.Dropout."""
+    from graphrec.kg.models import lowfer_pool
+
+    def train(fast: bool) -> tuple[list[float], list[torch.Tensor]]:
+        net = LowFERNet(50, 10, 20, 6, 5, input_dropout=0.2, hidden_dropout1=0.3, hidden_dropout2=0.3,
+                        generator=torch.Generator().manual_seed(0))
+        opt = torch.optim.Adam(net.parameters(), lr=0.01)
+        data = torch.Generator().manual_seed(1)
+        losses = []
+        with torch.random.fork_rng():
+            torch.manual_seed(2)
+            for _ in range(4):
+                s, r = torch.randint(0, 50, (16,), generator=data), torch.randint(0, 10, (16,), generator=data)
+                if fast:
+                    logits = net(s, r)
+                else:
+                    z = lowfer_pool(net.input_dropout(net.bn0(net.E(s))), net.R(r), net.U, net.V, 5, net.hidden_dropout1)
+                    z = F.normalize(torch.sign(z) * torch.sqrt(z.abs() + 1e-12), dim=-1)
+                    logits = net.hidden_dropout2(net.bn1(z)) @ net.E.weight.T
+                loss = smoothed_bce(logits, torch.arange(16), torch.randint(0, 50, (16,), generator=data), 0.1)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                losses.append(loss.item())
+        return losses, [p.detach().clone() for p in net.parameters()]
+
+    fast, fast_params = train(True)
+    slow, slow_params = train(False)
+    assert fast == slow
+    assert all(torch.equal(a, b) for a, b in zip(fast_params, slow_params))
+
+
+def test_training_fast_path_refuses_a_stale_backward():
+    net = LowFERNet(10, 4, 6, 3, 2, hidden_dropout1=0.5)
+    first = net(torch.tensor([0, 1]), torch.tensor([0, 1])).pow(2).sum()
+    net(torch.tensor([2, 3]), torch.tensor([2, 3]))          # overwrites the shared buffers
+    with pytest.raises(RuntimeError, match="reused by another forward"):
+        first.backward()
