@@ -241,3 +241,19 @@ def onevsall_batches(triples: np.ndarray, batch_size: int, *, device: torch.devi
     """
     data = torch.as_tensor(np.ascontiguousarray(triples, dtype=np.int64), device=torch.device(device))
     return _OneVsAllBatches(data, int(batch_size), generator)
+
+
+def shard_label_batch(batch: tuple[torch.Tensor, ...], rank: int, world_size: int) -> tuple[tuple[torch.Tensor, ...], int, int]:
+    """Rank ``rank``'s queries of a 1-N batch ``(subjects, relations, rows, cols)`` with their positives.
+
+    The ``shard_fn`` of :class:`graphrec.train.DistributedTrainer` for :func:`kvsall_batches` and
+    :func:`onevsall_batches`: contiguous queries, positives kept where ``rows`` falls among them and
+    re-indexed from 0. Returns ``(shard, local_queries, total_queries)``.
+    """
+    from graphrec.train.distributed import shard_bounds
+
+    subjects, relations, rows, cols = batch
+    total = subjects.shape[0]
+    start, stop = shard_bounds(total, rank, world_size)
+    keep = (rows >= start) & (rows < stop)
+    return (subjects[start:stop], relations[start:stop], rows[keep] - start, cols[keep]), stop - start, total

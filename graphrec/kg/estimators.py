@@ -24,11 +24,18 @@ import torch
 
 from graphrec.base import EstimatorSpec, GraphrecEstimator, register_estimator
 from graphrec.datasets.triples import Triples
-from graphrec.kg.data import check_triples, group_queries, kvsall_batches, onevsall_batches, reciprocal
+from graphrec.kg.data import (
+    check_triples,
+    group_queries,
+    kvsall_batches,
+    onevsall_batches,
+    reciprocal,
+    shard_label_batch,
+)
 from graphrec.kg.evaluation import filtered_link_ranks, link_prediction_scores
 from graphrec.kg.loss import smoothed_bce
 from graphrec.kg.models import LowFERNet, TuckERNet
-from graphrec.train import Trainer
+from graphrec.train import DistributedTrainer, Trainer
 from graphrec.utils.validation import check_choice, check_device, check_float, check_int, check_random_state, torch_generator
 
 __all__ = ["LowFER", "PRESETS", "TuckER"]
@@ -92,6 +99,8 @@ class _KGEstimator(GraphrecEstimator):
         check_int(self.batch_size, "batch_size", low=1)
         check_int(self.max_epochs, "max_epochs", low=1)
         check_choice(self.training, "training", TRAINING)
+        if not isinstance(self.distributed, bool):
+            raise TypeError(f"distributed must be a bool, got {type(self.distributed).__name__}")
         check_int(self.eval_every, "eval_every", low=1)
         if self.patience is not None:
             check_int(self.patience, "patience", low=1)
@@ -154,13 +163,16 @@ class _KGEstimator(GraphrecEstimator):
             return link_prediction_scores(ranks, prefix="valid_")
 
         optimizer = torch.optim.Adam(net.parameters(), lr=self.lr, fused=_fused_adam(device))
-        trainer = Trainer(
+        trainer_cls, extra = Trainer, {}
+        if self.distributed:
+            trainer_cls, extra = DistributedTrainer, {"shard_fn": shard_label_batch}
+        trainer = trainer_cls(
             net, optimizer, loss_fn, max_epochs=self.max_epochs, device=device,
             eval_fn=eval_fn if has_valid else None, monitor="valid_mrr" if has_valid else None,
             patience=self.patience if has_valid else None, eval_every=self.eval_every,
             checkpoint_dir=self.checkpoint_dir, resume=self.resume,
             scheduler=torch.optim.lr_scheduler.ExponentialLR(optimizer, self.lr_decay),
-            random_state=int(rng.integers(0, 2**63 - 1)), verbose=self.verbose,
+            random_state=int(rng.integers(0, 2**63 - 1)), verbose=self.verbose, **extra,
         )
         result = trainer.fit(batches)
         net.eval()
@@ -306,6 +318,9 @@ _PARAMS_DOC = """
     resume : bool, continue from ``checkpoint_dir`` when it holds a checkpoint.
     random_state : None, int or numpy Generator;  device : "cpu", "cuda", "auto", ...;
     verbose : bool or int, progress bars (``>= 2``: also per batch).
+    distributed : bool, train with :class:`graphrec.train.DistributedTrainer` on every rank of an
+        initialised ``torch.distributed`` group (e.g. under ``torchrun``): each rank takes its share
+        of every batch's queries; batch-norm statistics are per rank, as under DDP.
 """
 
 
@@ -341,7 +356,8 @@ class LowFER(_KGEstimator):
                  lr: float = 0.003, lr_decay: float = 1.0, batch_size: int = 128, max_epochs: int = 500,
                  training: str = "kvsall", eval_every: int = 10, patience: int | None = None,
                  eval_batch_size: int = 1024, checkpoint_dir: str | os.PathLike | None = None, resume: bool = True,
-                 random_state: Any = None, device: str = "cpu", verbose: bool | int = False) -> None:
+                 random_state: Any = None, device: str = "cpu", verbose: bool | int = False,
+                 distributed: bool = False) -> None:
         self.d_e = d_e
         self.d_r = d_r
         self.k = k
@@ -362,6 +378,7 @@ class LowFER(_KGEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.distributed = distributed
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -396,7 +413,7 @@ class TuckER(_KGEstimator):
                  lr_decay: float = 1.0, batch_size: int = 128, max_epochs: int = 500, training: str = "kvsall",
                  eval_every: int = 10, patience: int | None = None, eval_batch_size: int = 1024,
                  checkpoint_dir: str | os.PathLike | None = None, resume: bool = True, random_state: Any = None,
-                 device: str = "cpu", verbose: bool | int = False) -> None:
+                 device: str = "cpu", verbose: bool | int = False, distributed: bool = False) -> None:
         self.d_e = d_e
         self.d_r = d_r
         self.input_dropout = input_dropout
@@ -416,6 +433,7 @@ class TuckER(_KGEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.distributed = distributed
 
     def _build_net(self, n_entities: int, n_relations: int, generator: torch.Generator) -> TuckERNet:
         return TuckERNet(n_entities, n_relations, self.d_e, self.d_r, input_dropout=self.input_dropout,

@@ -13,7 +13,8 @@ CPU, ``nccl`` on GPU), e.g. under ``torchrun --nproc-per-node N``:
   ``loss_fn(model, batch)`` may call any sub-module. Losses over pairs within a batch, such as
   DirectAU's uniformity, see the rank's slice only, as under DDP.)
 * rank 0 evaluates and writes checkpoints; metrics are broadcast so that every rank takes the
-  same early-stopping decision; parameters start from rank 0's.
+  same early-stopping decision; parameters start from rank 0's, and buffers (batch-norm running
+  statistics) are rank 0's after every step, as with DDP's ``broadcast_buffers``.
 
 Reference: S. Li et al., "PyTorch Distributed: Experiences on Accelerating Data Parallel
 Training", VLDB 2020 (gradient averaging by bucketed all-reduce).
@@ -31,7 +32,7 @@ from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 from graphrec.train.batching import move_to_device
 from graphrec.train.trainer import Trainer, TrainResult
 
-__all__ = ["DistributedTrainer", "init_process_group", "shard_batch"]
+__all__ = ["DistributedTrainer", "init_process_group", "shard_batch", "shard_bounds"]
 
 
 def init_process_group(backend: str | None = None) -> tuple[int, int]:
@@ -76,6 +77,15 @@ def _slice(batch: Any, start: int, stop: int) -> Any:
     return batch
 
 
+def shard_bounds(total: int, rank: int, world_size: int) -> tuple[int, int]:
+    """Rows ``[start, stop)`` of ``total`` that rank ``rank`` keeps (contiguous, sizes differ by at most one)."""
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in [0, world_size={world_size}), got {rank}")
+    base, extra = divmod(total, world_size)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (rank < extra)
+
+
 def shard_batch(batch: Any, rank: int, world_size: int) -> tuple[Any, int, int]:
     """Rank ``rank``'s contiguous slice of every tensor in ``batch`` (sizes differ by at most one).
 
@@ -96,8 +106,6 @@ def shard_batch(batch: Any, rank: int, world_size: int) -> tuple[Any, int, int]:
     >>> [shard_batch((x, x * 10), r, 2)[0][1].tolist() for r in range(2)]
     [[0, 10, 20], [30, 40]]
     """
-    if not 0 <= rank < world_size:
-        raise ValueError(f"rank must be in [0, world_size={world_size}), got {rank}")
     sizes: list[int] = []
     _leading_sizes(batch, sizes)
     if not sizes:
@@ -105,16 +113,16 @@ def shard_batch(batch: Any, rank: int, world_size: int) -> tuple[Any, int, int]:
     if len(set(sizes)) != 1:
         raise ValueError(f"every tensor of a batch must have the same number of rows to shard it, got {sorted(set(sizes))}")
     total = sizes[0]
-    base, extra = divmod(total, world_size)
-    start = rank * base + min(rank, extra)
-    stop = start + base + (rank < extra)
+    start, stop = shard_bounds(total, rank, world_size)
     return _slice(batch, start, stop), stop - start, total
 
 
 class DistributedTrainer(Trainer):
     """:class:`~graphrec.train.Trainer` on every rank of an initialised process group (module docs).
 
-    Takes the same arguments as ``Trainer``. ``device`` is this rank's device (e.g.
+    Takes the same arguments as ``Trainer``, plus ``shard_fn(batch, rank, world_size) ->
+    (shard, local_rows, total_rows)`` for batches that :func:`shard_batch` cannot slice (e.g. a
+    batch carrying sparse targets indexed by row). ``device`` is this rank's device (e.g.
     ``f"cuda:{local_rank}"`` under nccl); ``checkpoint_dir`` must be visible to every rank (rank 0
     writes, all read on resume); ``verbose`` applies on rank 0 only.
 
@@ -127,13 +135,16 @@ class DistributedTrainer(Trainer):
         result = trainer.fit(lambda epoch, g: tensor_batches(x, y, batch_size=1024, generator=g))
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, shard_fn: Any = shard_batch, **kwargs: Any) -> None:
+        if not callable(shard_fn):
+            raise TypeError(f"shard_fn must be callable as shard_fn(batch, rank, world_size), got {type(shard_fn).__name__}")
         if not dist.is_available() or not dist.is_initialized():
             raise RuntimeError(
                 "DistributedTrainer needs an initialised process group: call "
                 "graphrec.train.distributed.init_process_group() (under torchrun) first"
             )
         super().__init__(*args, **kwargs)
+        self.shard_fn = shard_fn
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         if self.rank != 0:
             self.verbose = False
@@ -145,7 +156,7 @@ class DistributedTrainer(Trainer):
         return super().fit(train_batches)
 
     def _train_step(self, batch: Any, epoch: int, index: int) -> torch.Tensor:
-        shard, rows, total = shard_batch(batch, self.rank, self.world_size)
+        shard, rows, total = self.shard_fn(batch, self.rank, self.world_size)
         weight = rows / total
         self.optimizer.zero_grad(set_to_none=False)
         if rows > 0:
@@ -159,6 +170,8 @@ class DistributedTrainer(Trainer):
         if self.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self.optimizer.step()
+        for buffer in self.model.buffers():  # e.g. batch-norm running statistics: rank 0's, as DDP does
+            dist.broadcast(buffer, src=0)
         return local
 
     def _sum_gradients(self, weight: float) -> None:
