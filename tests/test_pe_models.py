@@ -1,0 +1,167 @@
+"""GINE with positional encodings, the training helper, the bench task and SPEEncoder."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+pytest.importorskip("torch_geometric")
+from torch_geometric.data import Data  # noqa: E402
+
+from graphrec.bench.tasks.graph_regression import COMPACT, GraphRegressionData, _runner, build_model  # noqa: E402
+from graphrec.pe import SPE, ElementwisePhi, GINERegressor, GINRho, SPEEncoder  # noqa: E402
+from graphrec.pe.gine import pe_transform  # noqa: E402
+from graphrec.pe.training import collate, fit_graph_regressor, graph_mae  # noqa: E402
+
+_CACHE: dict = {}
+TINY = dict(COMPACT, hidden_dims=16, spe_phis=4, spe_rho_layers=2, spe_rho_hidden=8, spe_out=4, batch_size=16)
+
+
+def _zinc_tiny(n: int = 32) -> GraphRegressionData:
+    if "zinc" not in _CACHE:
+        from graphrec.datasets import load
+
+        _CACHE["zinc"] = load("zinc")
+    raw = _CACHE["zinc"]
+    splits = {"train": [raw["train"][i] for i in range(n)], "val": [raw["val"][i] for i in range(n // 2)],
+              "test": [raw["test"][i] for i in range(n // 2)]}
+    return GraphRegressionData("zinc-tiny", splits, 2, dict(TINY))
+
+
+@pytest.mark.parametrize("kind", ["spe", "lappe", "rwse", None])
+def test_gine_forward_with_each_pe(kind):
+    data = _zinc_tiny(8)
+    graphs = data.transformed(kind)["train"]
+    torch.manual_seed(0)
+    model = build_model(kind, TINY)
+    out = model(collate(graphs))
+    assert out.shape == (8, 1) and torch.isfinite(out).all()
+    model.eval()
+    with torch.no_grad():  # eval mode: one graph alone gives what it gives inside the batch
+        torch.testing.assert_close(model(collate(graphs[:1])), model(collate(graphs))[:1], rtol=1e-5, atol=1e-5)
+
+
+def test_lappe_sign_flips_only_in_training():
+    graphs = _zinc_tiny(8).transformed("lappe")["train"]
+    torch.manual_seed(0)
+    model = GINERegressor("lappe", pe_dims=8, hidden_dims=16).eval()
+    batch = collate(graphs)
+    with torch.no_grad():
+        torch.testing.assert_close(model.positional_encoding(batch), batch.laplacian_eigenvector_pe)
+    model.train()
+    flipped = model.positional_encoding(batch)
+    assert torch.equal(flipped.abs(), batch.laplacian_eigenvector_pe.abs())
+
+
+def test_node_level_output_and_continuous_features():
+    x = torch.randn(5, 3)
+    ei = torch.tensor([[0, 1, 1, 2, 3, 4], [1, 0, 2, 1, 4, 3]])
+    g = Data(x=x, edge_index=ei, num_nodes=5)
+    g = pe_transform("spe", 5)(g)
+    spe = SPE(ElementwisePhi(2, 4), GINRho(2, 4, 3, n_layers=1))
+    model = GINERegressor("spe", spe=spe, n_node_types=None, node_feature_dims=3, n_edge_types=None,
+                          hidden_dims=8, pooling=None, out_dims=2)
+    assert model(collate([g])).shape == (5, 2)
+
+
+@pytest.mark.parametrize(
+    "kwargs,error",
+    [
+        (dict(pe="spe"), TypeError),
+        (dict(pe="laplace"), ValueError),
+        (dict(pe=None, n_node_types=None), ValueError),
+        (dict(pe=None, pooling="max"), ValueError),
+        (dict(pe=None, hidden_dims=0), ValueError),
+        (dict(pe="rwse", spe=SPE(ElementwisePhi(2), GINRho(2, 4, 3, n_layers=1))), ValueError),
+    ],
+)
+def test_gine_rejects_bad_configuration(kwargs, error):
+    with pytest.raises(error):
+        GINERegressor(**kwargs)
+
+
+def test_missing_pe_attribute_is_a_clear_error():
+    graphs = _zinc_tiny(4).transformed(None)["train"]
+    with pytest.raises(ValueError, match="random_walk_pe"):
+        GINERegressor("rwse", pe_dims=16, hidden_dims=8)(collate(graphs))
+
+
+def test_training_is_reproducible_and_learns():
+    data = _zinc_tiny(32)
+    graphs = data.transformed("rwse")
+
+    def run():
+        torch.manual_seed(123)   # the model's init; the Trainer's randomness comes from random_state
+        model = build_model("rwse", TINY)
+        result = fit_graph_regressor(model, graphs["train"], graphs["val"], epochs=4, batch_size=8, random_state=0)
+        return model, result
+
+    model, result = run()
+    _, again = run()
+    assert [r["train_loss"] for r in result.history] == [r["train_loss"] for r in again.history]
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert math.isclose(graph_mae(model, graphs["val"]), result.best_score, rel_tol=1e-6)
+    with pytest.raises(ValueError, match="train and val"):
+        fit_graph_regressor(model, [], graphs["val"], epochs=1)
+
+
+def test_bench_runners_return_finite_scores():
+    data = _zinc_tiny(16)
+    for kind in ("spe", None):
+        scores = _runner(kind)(data, 0, "cpu")
+        assert set(scores) == {"test_mae", "val_mae"} and all(np.isfinite(v) for v in scores.values())
+
+
+def test_bench_task_is_registered(capsys):
+    from graphrec.bench import get_task
+    from graphrec.cli import main
+
+    task = get_task("graph-regression")
+    assert {"gine-spe", "gine-lappe", "gine-rwse", "gine"} <= set(task.methods)
+    assert {"zinc", "zinc-subset"} <= set(task.datasets)
+    assert main(["bench", "graph-regression", "--list"]) == 0
+    assert "gine-spe" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------ SPEEncoder
+def _ring(n: int) -> sp.csr_matrix:
+    i = np.arange(n)
+    a = sp.csr_matrix((np.ones(n), (i, (i + 1) % n)), shape=(n, n))
+    return (a + a.T).tocsr()
+
+
+def test_encoder_chunks_are_exact_and_the_pe_is_equivariant():
+    rng = np.random.default_rng(0)
+    a = _ring(12)
+    a[0, 6] = a[6, 0] = 1.0   # a chord, so that nodes differ
+    enc = SPEEncoder(n_components=3, n_eigs=12, rho_hidden=8, column_chunk=5, random_state=0)
+    pe = enc.fit_transform(a)
+    whole = SPEEncoder(n_components=3, n_eigs=12, rho_hidden=8, column_chunk=100, random_state=0).fit_transform(a)
+    np.testing.assert_allclose(pe, whole, atol=1e-5)
+    assert pe.shape == (12, 3) and enc.eigvals_.shape == (12,)
+    perm = rng.permutation(12)
+    moved = sp.csr_matrix(a)[np.argsort(perm)][:, np.argsort(perm)]   # node v becomes perm[v]
+    np.testing.assert_allclose(enc.transform(moved)[perm], pe, atol=1e-4)
+    assert not np.allclose(pe, pe[0], atol=1e-3)
+
+
+def test_encoder_accepts_pyg_data_and_attributed_graphs():
+    from graphrec.datasets.generators import make_attributed_sbm
+
+    graph = make_attributed_sbm(n_nodes=40, n_clusters=2, random_state=0)
+    enc = SPEEncoder(n_components=2, n_eigs=8, rho_hidden=8, random_state=0)
+    a = enc.fit_transform(graph)
+    b = enc.transform(graph.to_pyg())
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_encoder_rejects_bad_hyper_parameters():
+    with pytest.raises(ValueError, match="n_components"):
+        SPEEncoder(n_components=0).fit(_ring(5))
+    with pytest.raises(ValueError, match="normalization"):
+        SPEEncoder(normalization="rw").fit(_ring(5))
+    with pytest.raises(TypeError, match="n_eigs"):
+        SPEEncoder(n_eigs=2.0).fit(_ring(5))
