@@ -73,3 +73,30 @@ def test_sparse_operator_matches_dense_product():
     op = SparseOperator(a)
     assert op.shape == (40, 30)
     np.testing.assert_allclose((op @ h).numpy(), a.toarray() @ h.numpy(), rtol=1e-12)
+
+
+def test_randomized_svd_rejects_nan_and_non_2d():
+    a = _low_rank(m=20, n=10)
+    a[3, 4] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        randomized_svd(a, 2)
+    with pytest.raises(ValueError, match="NaN"):
+        randomized_svd(sp.csr_matrix(a), 2)
+    with pytest.raises(ValueError, match="2-d"):
+        randomized_svd(np.ones((2, 3, 4)), 1)
+
+
+def test_randomized_svd_with_energy_rank_against_exact():
+    from graphrec.core import energy_rank
+
+    a = _low_rank(noise=1e-2)
+    s_exact = np.linalg.svd(a, compute_uv=False)
+    cum = np.cumsum(s_exact**2) / np.sum(s_exact**2)
+    fro2 = float(np.sum(a**2))
+    _, s, _ = randomized_svd(a, 10, random_state=0)
+    for frac in (0.5, 0.9, 0.99):
+        assert energy_rank(s, frac, total=fro2) == int(np.searchsorted(cum, frac) + 1)
+    # the top 10 of a noisy matrix cannot hold all of its energy: the caller gets 10 back
+    assert energy_rank(s, 1.0, total=fro2) == 10
+    with pytest.raises(ValueError, match="total"):
+        energy_rank(s, 0.5, total=1.0)

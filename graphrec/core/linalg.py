@@ -22,12 +22,16 @@ MatMul = Callable[[torch.Tensor], torch.Tensor]
 def _as_operator(a: Any, device: torch.device, dtype: torch.dtype) -> tuple[MatMul, MatMul, tuple[int, int]]:
     """``(a @ ., a.T @ ., shape)`` for a dense array/tensor or a scipy sparse matrix."""
     if sp.issparse(a):
+        if not np.all(np.isfinite(a.data)):
+            raise ValueError("a contains NaN or infinite values; expected finite numbers")
         t = to_torch_sparse(a, device, dtype)
         tt = t.t().coalesce()
         return (lambda x: t @ x), (lambda y: tt @ y), tuple(a.shape)
     t = torch.as_tensor(np.asarray(a) if not isinstance(a, torch.Tensor) else a).to(device=device, dtype=dtype)
     if t.ndim != 2:
         raise ValueError(f"a must be a 2-d matrix, got shape {tuple(t.shape)}")
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError("a contains NaN or infinite values; expected finite numbers")
     return (lambda x: t @ x), (lambda y: t.T @ y), tuple(t.shape)
 
 
