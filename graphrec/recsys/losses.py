@@ -1,0 +1,53 @@
+"""Losses for collaborative filtering: DirectAU's alignment + uniformity, and BPR.
+
+DirectAU (Wang et al., "Towards Representation Alignment and Uniformity in Collaborative
+Filtering", KDD 2022, Eq. 6-7), on a batch of ``B`` positive pairs with l2-normalised
+representations ``x_b`` (users) and ``y_b`` (items):
+
+* ``alignment  = mean_b ||x_b - y_b||^2``
+* ``uniformity(z) = log mean_{b < b'} exp(-2 ||z_b - z_b'||^2)`` over the batch rows of one side
+  (duplicates kept, so pairs follow the interaction distribution)
+* ``loss = alignment + gamma * (uniformity(x) + uniformity(y)) / 2``
+
+BPR (Rendle et al., UAI 2009): ``-mean log sigmoid(s(u, i) - s(u, j))`` for a sampled negative ``j``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["alignment", "uniformity", "directau_loss", "bpr_loss"]
+
+
+def alignment(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``mean_b ||x_b - y_b||^2`` for (B, d) rows already l2-normalised; shape ``()``."""
+    return (x - y).pow(2).sum(dim=1).mean()
+
+
+def uniformity(z: torch.Tensor, t: float = 2.0) -> torch.Tensor:
+    """``log mean_{b<b'} exp(-t ||z_b - z_b'||^2)`` of (B, d) rows (B >= 2); shape ``()``.
+
+    The squared distances come from the Gram matrix, ``||a||^2 + ||b||^2 - 2 a.b``, which costs
+    one (B, d) x (d, B) product instead of ``torch.pdist``'s slower backward.
+    """
+    b = z.shape[0]
+    if b < 2:
+        raise ValueError(f"uniformity needs at least 2 rows, got {b}")
+    sq = z.pow(2).sum(dim=1)
+    dist = (sq[:, None] + sq[None, :] - 2.0 * (z @ z.T)).clamp_min(0.0)
+    off_diagonal = ~torch.eye(b, dtype=torch.bool, device=z.device)
+    # the mean over b != b' equals the mean over b < b' (the matrix is symmetric)
+    logits = (-t * dist).masked_fill(~off_diagonal, float("-inf"))
+    return torch.logsumexp(logits.flatten(), dim=0) - float(np.log(b * (b - 1)))
+
+
+def directau_loss(user_repr: torch.Tensor, item_repr: torch.Tensor, gamma: float) -> torch.Tensor:
+    """DirectAU's batch loss from raw (B, d) encoder outputs of the B positive pairs."""
+    x, y = F.normalize(user_repr, dim=-1), F.normalize(item_repr, dim=-1)
+    return alignment(x, y) + gamma * (uniformity(x) + uniformity(y)) / 2
+
+
+def bpr_loss(user_repr: torch.Tensor, pos_repr: torch.Tensor, neg_repr: torch.Tensor) -> torch.Tensor:
+    """``-mean log sigmoid(<u, i> - <u, j>)`` for (B, d) users, positives and negatives."""
+    return -F.logsigmoid((user_repr * (pos_repr - neg_repr)).sum(dim=-1)).mean()

@@ -1,0 +1,274 @@
+"""DirectAU / BPR / LightGCN: losses by hand, the 8:1:1 protocol, evaluation, recommend and bad input."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from graphrec.datasets import make_latent_factor_interactions
+from graphrec.metrics import evaluate_full_ranking
+from graphrec.recsys import BPR, DirectAU, LightGCN, given_split, k_core, ratio_split
+from graphrec.recsys.encoders import normalized_bipartite_adjacency
+from graphrec.recsys.losses import alignment, bpr_loss, directau_loss, uniformity
+from graphrec.recsys.splits import split_counts
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small-batch CPU training is many times slower with OpenMP spinning on a shared 2-core box."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ---------------------------------------------------------------- losses
+def test_directau_loss_hand_computed():
+    # users (1,0), (0,1); items (3,0), (2,0) -> normalised (1,0), (1,0)
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    y = torch.tensor([[3.0, 0.0], [2.0, 0.0]])
+    # alignment: (0 + ||(0,1)-(1,0)||^2 = 2) / 2 = 1; uniformity users: log exp(-2*2) = -4; items: log exp(0) = 0
+    assert directau_loss(x, y, gamma=1.0).item() == pytest.approx(1.0 + (-4.0 + 0.0) / 2, abs=1e-6)
+    assert directau_loss(x, y, gamma=0.0).item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_uniformity_matches_pdist_reference_with_duplicates():
+    z = torch.nn.functional.normalize(torch.randn(17, 5, generator=torch.Generator().manual_seed(0)), dim=1)
+    z = torch.cat([z, z[:3]])  # duplicated rows count, as in the official in-batch loss
+    reference = torch.pdist(z, p=2).pow(2).mul(-2).exp().mean().log()
+    assert uniformity(z).item() == pytest.approx(reference.item(), abs=1e-5)
+    assert alignment(z, z).item() == pytest.approx(0.0, abs=1e-7)
+    with pytest.raises(ValueError, match="at least 2"):
+        uniformity(z[:1])
+
+
+def test_bpr_loss_hand_computed():
+    u, i, j = torch.tensor([[1.0, 0.0]]), torch.tensor([[2.0, 5.0]]), torch.tensor([[0.0, 1.0]])
+    assert bpr_loss(u, i, j).item() == pytest.approx(-math.log(1 / (1 + math.exp(-2.0))), abs=1e-6)
+
+
+def test_normalized_adjacency_small_case():
+    r = sp.csr_matrix(np.array([[1, 1], [0, 1]], dtype=np.float32))  # user0: 2, user1: 1, item0: 1, item1: 2
+    a = normalized_bipartite_adjacency(r).toarray()
+    assert a[0, 2] == pytest.approx(1 / math.sqrt(2 * 1)) and a[0, 3] == pytest.approx(1 / 2)
+    assert a[1, 3] == pytest.approx(1 / math.sqrt(2)) and a[1, 2] == 0
+    np.testing.assert_allclose(a, a.T)
+
+
+# ---------------------------------------------------------------- splits
+def test_split_counts_follow_recbole_rounding():
+    ratios = (0.8, 0.1, 0.1)
+    assert split_counts(5, ratios) == [3, 1, 1]  # 60/20/20 for the smallest users
+    assert split_counts(20, ratios) == [16, 2, 2]
+    assert split_counts(2, ratios) == [1, 0, 1]
+
+
+def test_ratio_split_is_disjoint_complete_and_seeded():
+    data = make_latent_factor_interactions(n_users=300, n_items=120, random_state=0)
+    a, b, c = ratio_split(data, random_state=1), ratio_split(data, random_state=1), ratio_split(data, random_state=2)
+    tr, va, te = (a.splits[k] for k in ("train", "valid", "test"))
+    assert (tr + va + te - a.user_items).nnz == 0
+    assert tr.multiply(va).nnz == 0 and tr.multiply(te).nnz == 0 and va.multiply(te).nnz == 0
+    assert (a.splits["test"] != b.splits["test"]).nnz == 0 and (a.splits["test"] != c.splits["test"]).nnz > 0
+    per_user = np.diff(a.user_items.indptr)
+    for u in range(0, 300, 37):
+        assert [np.diff(s.indptr)[u] for s in (tr, va, te)] == split_counts(per_user[u], (0.8, 0.1, 0.1))
+    with pytest.raises(ValueError, match="ratios"):
+        ratio_split(data, ratios=(0.8, 0.0, 0.2))
+    with pytest.raises(ValueError, match="given train/test"):
+        given_split(data)
+
+
+def test_k_core_removes_until_stable():
+    # user 2 has 1 item; removing it leaves item 2 with 1 user -> removed too
+    m = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 1], [0, 0, 1]], dtype=np.float32))
+    core, users, items = k_core(m, 2)
+    assert users.tolist() == [0, 1] and items.tolist() == [0, 1] and core.nnz == 4
+
+
+def test_real_splits(data_root):
+    from graphrec.datasets import load
+
+    beauty = ratio_split(load("beauty", root=data_root), random_state=0)
+    assert [beauty.splits[k].nnz for k in ("train", "valid", "test")] == [148766, 24868, 24868]
+    train, test = given_split(load("gowalla", root=data_root))
+    assert (train.nnz, test.nnz) == (810128, 217242)
+
+
+# ---------------------------------------------------------------- models
+@pytest.fixture(scope="module")
+def planted():
+    data = make_latent_factor_interactions(n_users=400, n_items=200, n_factors=4, mean_interactions=25,
+                                           temperature=0.3, random_state=0)
+    return ratio_split(data, min_interactions=1, random_state=0)
+
+
+def _brute_force(scores, train, test, k):
+    recall, ndcg, hit = [], [], []
+    for u in np.flatnonzero(np.diff(test.indptr)):
+        s = scores[u].astype(np.float64).copy()
+        s[train[u].indices] = -np.inf
+        top = sorted(range(len(s)), key=lambda j: (-s[j], j))[:k]
+        rel = set(test[u].indices)
+        hits = [j in rel for j in top]
+        recall.append(sum(hits) / len(rel))
+        hit.append(float(any(hits)))
+        ndcg.append(sum(h / math.log2(r + 2) for r, h in enumerate(hits))
+                    / sum(1 / math.log2(r + 2) for r in range(min(len(rel), k))))
+    return np.mean(recall), np.mean(ndcg), np.mean(hit)
+
+
+def test_directau_recovers_latent_factors_and_evaluator_matches_brute_force(planted):
+    train, test = planted.splits["train"], planted.splits["test"]
+    model = DirectAU(factors=16, gamma=1.0, batch_size=256, learning_rate=0.01, epochs=30, random_state=0).fit(train)
+    scores = model.user_factors_ @ model.item_factors_.T
+    ours = evaluate_full_ranking(lambda b: scores[b], train, test, ks=(10,))
+    popularity = np.asarray(train.sum(axis=0)).ravel()
+    pop = evaluate_full_ranking(lambda b: np.tile(popularity, (len(b), 1)), train, test, ks=(10,))
+    assert ours["recall@10"] > 1.5 * pop["recall@10"]
+    ref = _brute_force(scores, train, test, 10)
+    assert (ours["recall@10"], ours["ndcg@10"], ours["hitrate@10"]) == pytest.approx(ref, abs=1e-9)
+
+
+def test_early_stopping_on_valid_split(planted):
+    model = DirectAU(factors=8, epochs=6, eval_every=2, patience=1, random_state=0).fit(planted)
+    assert model.train_result_.best_epoch is not None and model.user_factors_.shape == (400, 8)
+
+
+@pytest.mark.parametrize("cls", [BPR, LightGCN, lambda **kw: DirectAU(encoder="lightgcn", n_layers=2, **kw)])
+def test_other_models_beat_random(planted, cls):
+    train, test = planted.splits["train"], planted.splits["test"]
+    model = cls(factors=16, epochs=15, learning_rate=0.01, batch_size=256, random_state=0).fit(train)
+    ours = evaluate_full_ranking(lambda b: model.user_factors_[b] @ model.item_factors_.T, train, test, ks=(10,))
+    rng = np.random.default_rng(0)
+    rand = evaluate_full_ranking(lambda b: rng.random((len(b), 200)), train, test, ks=(10,))
+    assert ours["recall@10"] > 2 * rand["recall@10"]
+
+
+def test_cosine_scoring_gives_unit_factors(planted):
+    model = DirectAU(factors=8, epochs=1, scoring="cosine", random_state=0).fit(planted.splits["train"])
+    np.testing.assert_allclose(np.linalg.norm(model.item_factors_, axis=1), 1.0, rtol=1e-5)
+
+
+def test_same_seed_same_factors(planted):
+    a = DirectAU(factors=8, epochs=2, random_state=3).fit(planted.splits["train"])
+    b = DirectAU(factors=8, epochs=2, random_state=3).fit(planted.splits["train"])
+    np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
+
+
+@pytest.fixture(scope="module")
+def fitted(planted):
+    return DirectAU(factors=8, epochs=2, random_state=0).fit(planted.splits["train"]), planted.splits["train"]
+
+
+def test_recommend_excludes_liked_items_one_and_many(fitted):
+    model, train = fitted
+    ids, scores = model.recommend(3, train[3], N=10)
+    assert ids.shape == (10,) and not set(ids) & set(train[3].indices)
+    assert np.all(np.diff(scores) <= 0)
+    expected = model.user_factors_[3] @ model.item_factors_.T
+    np.testing.assert_allclose(scores, expected[ids], rtol=1e-5)
+    users = np.array([0, 5, 7])
+    many, _ = model.recommend(users, train[users], N=5)
+    assert many.shape == (3, 5)
+    for row, u in zip(many, users):
+        assert not set(row) & set(train[u].indices)
+    unfiltered, _ = model.recommend(3, train[3], N=200, filter_already_liked_items=False)
+    assert set(train[3].indices) <= set(unfiltered)
+
+
+def test_similar_items_and_users(fitted):
+    model, _ = fitted
+    ids, sims = model.similar_items(4, N=5)
+    assert ids[0] == 4 and sims[0] == pytest.approx(1.0, abs=1e-5) and ids.shape == (5,)
+    assert model.similar_users([1, 2], N=3)[0].shape == (2, 3)
+
+
+def test_save_load_roundtrip(fitted, tmp_path):
+    model, train = fitted
+    model.save(tmp_path / "m.pkl")
+    again = DirectAU.load(tmp_path / "m.pkl")
+    np.testing.assert_array_equal(again.recommend(1, train[1])[0], model.recommend(1, train[1])[0])
+    with pytest.raises(TypeError, match="expected BPR"):
+        BPR.load(tmp_path / "m.pkl")
+
+
+def test_recommend_bad_ids(fitted):
+    model, train = fitted
+    with pytest.raises(ValueError, match="userid must be ids in"):
+        model.recommend(10_000, train[0])
+    with pytest.raises(ValueError, match="itemid must be ids in"):
+        model.similar_items(-1)
+    with pytest.raises(ValueError, match="rows"):
+        model.recommend(np.array([0, 1]), train[:3])
+
+
+def test_cold_users_get_popularity_fallback():
+    m = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 0, 0], [1, 1, 0, 1]], dtype=np.float32))
+    model = DirectAU(factors=4, epochs=1, batch_size=4, random_state=0).fit(m)
+    ids, scores = model.recommend(2, m[2], N=4)
+    assert ids.tolist() == [1, 0, 2, 3]  # item popularity 3, 2, 1, 1 (ties by id)
+
+
+def test_bad_training_input():
+    good = sp.csr_matrix(np.eye(4, dtype=np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        DirectAU(epochs=1).fit(sp.csr_matrix(np.array([[np.nan, 1.0], [1.0, 0.0]])))
+    with pytest.raises(ValueError, match="empty"):
+        DirectAU(epochs=1).fit(sp.csr_matrix((0, 3)))
+    with pytest.raises(TypeError, match="scipy sparse"):
+        DirectAU(epochs=1).fit(np.eye(3))
+    dup = sp.coo_matrix((np.ones(3), ([0, 0, 1], [1, 1, 0])), shape=(2, 2))
+    with pytest.raises(ValueError, match="duplicate"):
+        DirectAU(epochs=1).fit(dup)
+    with pytest.raises(ValueError, match="gamma"):
+        DirectAU(gamma=-1.0, epochs=1).fit(good)
+    with pytest.raises(ValueError, match="encoder"):
+        DirectAU(encoder="gcn", epochs=1).fit(good)
+    with pytest.raises(ValueError, match="threshold"):
+        DirectAU(threshold=5.0, epochs=1).fit(sp.csr_matrix(np.array([[1.0, 4.0], [2.0, 3.0]])))
+
+
+def test_threshold_keeps_high_ratings_only():
+    ratings = sp.csr_matrix(np.array([[5, 1, 0, 4], [2, 5, 4, 0], [0, 3, 5, 5]], dtype=np.float32))
+    model = DirectAU(factors=4, epochs=1, batch_size=4, threshold=3.5, random_state=0).fit(ratings)
+    assert model.user_counts_.tolist() == [2, 2, 2]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda(planted):
+    model = DirectAU(factors=8, epochs=1, device="cuda", random_state=0).fit(planted.splits["train"])
+    assert model.user_factors_.shape == (400, 8)
+
+
+def test_implicit_wrappers(planted):
+    pytest.importorskip("implicit")
+    from graphrec.recsys.peers import ImplicitALS, ImplicitBPR
+
+    train, test = planted.splits["train"], planted.splits["test"]
+    for model in (ImplicitALS(factors=8, regularization=0.1, random_state=0), ImplicitBPR(factors=8, random_state=0)):
+        model.fit(train)
+        ids, _ = model.recommend(0, train[0], N=5)
+        assert not set(ids) & set(train[0].indices)
+    ours = evaluate_full_ranking(lambda b: model.user_factors_[b] @ model.item_factors_.T, train, test, ks=(10,))
+    assert ours["recall@10"] > 0
+
+
+def test_implicit_missing_gives_clear_error(monkeypatch):
+    import builtins
+
+    from graphrec.recsys.peers import ImplicitALS
+
+    real = builtins.__import__
+
+    def fake(name, *args, **kwargs):
+        if name.startswith("implicit"):
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake)
+    with pytest.raises(ImportError, match="recsys"):
+        ImplicitALS().fit(sp.csr_matrix(np.eye(3)))
