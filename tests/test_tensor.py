@@ -1,0 +1,178 @@
+"""FunBaT (Fang et al., ICLR 2024): state-space prior, Kalman smoother, conditional EP, baselines."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from graphrec.tensor import FunBaT, MaskedCPALS, MaternSDE, kfold_splits, matern_kernel
+from graphrec.tensor.statespace import posterior_at, smooth
+
+KERNELS = ("matern12", "matern32", "matern52")
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_state_space_covariance_is_the_matern_kernel(kernel):
+    sde = MaternSDE.matern(kernel, lengthscale=0.3, variance=1.7)
+    delta = np.linspace(0.0, 2.0, 11)
+    # closed forms written out here, independently of matern_kernel
+    r = delta / 0.3
+    expected = {
+        "matern12": 1.7 * np.exp(-r),
+        "matern32": 1.7 * (1 + np.sqrt(3) * r) * np.exp(-np.sqrt(3) * r),
+        "matern52": 1.7 * (1 + np.sqrt(5) * r + 5 * r**2 / 3) * np.exp(-np.sqrt(5) * r),
+    }[kernel]
+    np.testing.assert_allclose(sde.covariance(delta), expected, atol=1e-12)
+    np.testing.assert_allclose(matern_kernel(delta, kernel, 0.3, 1.7), expected, atol=1e-12)
+    # the stationary covariance is preserved by one transition
+    A, Q = sde.transition(np.array([0.17]))
+    np.testing.assert_allclose(A[0] @ sde.P_inf_full @ A[0].T + Q[0], sde.P_inf_full, atol=1e-10)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_kalman_smoother_equals_dense_gp_posterior(kernel):
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.uniform(0, 1, 25))
+    noise = 0.05
+    y = np.sin(6 * t) + np.sqrt(noise) * rng.standard_normal(25)
+    sde = MaternSDE.matern(kernel, 0.2, 1.3)
+    states = smooth(sde, t, np.full((25, 1, 1), 1 / noise), (y / noise)[:, None])
+    x = np.array([-0.3, 0.01, t[4], 0.5 * (t[10] + t[11]), 0.77, 1.4])  # extrapolation, data, interpolation
+    K = matern_kernel(t[:, None] - t[None], kernel, 0.2, 1.3) + noise * np.eye(25)
+    Kx = matern_kernel(x[:, None] - t[None], kernel, 0.2, 1.3)
+    mean = Kx @ np.linalg.solve(K, y)
+    var = 1.3 - np.einsum("ij,ij->i", Kx, np.linalg.solve(K, Kx.T).T)
+    m, c = posterior_at(sde, states, x)
+    np.testing.assert_allclose(m[:, 0], mean, atol=1e-8)
+    np.testing.assert_allclose(c[:, 0, 0], var, atol=1e-8)
+
+
+def test_smoother_with_coupled_factors_equals_dense_gp():
+    """Two GPs observed through one full 2x2 message per input: the joint dense posterior."""
+    rng = np.random.default_rng(1)
+    T = 12
+    t = np.sort(rng.uniform(0, 1, T))
+    B = rng.standard_normal((T, 2, 2))
+    J = B @ np.swapaxes(B, 1, 2) + 0.1 * np.eye(2)
+    h = rng.standard_normal((T, 2))
+    sde = MaternSDE.matern("matern32", 0.3, 0.8, n_factors=2)
+    m, c = posterior_at(sde, smooth(sde, t, J, h), t)
+    Kt = matern_kernel(t[:, None] - t[None], "matern32", 0.3, 0.8)
+    prior = np.kron(Kt, np.eye(2))  # order (t, factor)
+    Jbig = np.zeros((2 * T, 2 * T))
+    for i in range(T):
+        Jbig[2 * i:2 * i + 2, 2 * i:2 * i + 2] = J[i]
+    cov = np.linalg.inv(np.linalg.inv(prior) + Jbig)
+    mean = cov @ h.ravel()
+    np.testing.assert_allclose(m.ravel(), mean, atol=1e-7)
+    np.testing.assert_allclose(np.stack([cov[2 * i:2 * i + 2, 2 * i:2 * i + 2] for i in range(T)]), c, atol=1e-7)
+
+
+def _planted_cp(n=400, seed=0, noise=0.01, levels=40):
+    """Rank-1 product of known functions on a 40 x 40 set of random coordinates (repeated indices)."""
+    rng = np.random.default_rng(seed)
+    grid = np.sort(rng.uniform(0, 1, size=(2, levels)), axis=1)
+    X = np.column_stack([grid[0][rng.integers(0, levels, n)], grid[1][rng.integers(0, levels, n)]])
+    f = lambda x: np.sin(2 * np.pi * x)  # noqa: E731
+    g = lambda x: np.exp(-x) * np.cos(np.pi * x)  # noqa: E731
+    return X, f(X[:, 0]) * g(X[:, 1]) + noise * rng.standard_normal(n), (f, g)
+
+
+@pytest.mark.parametrize("core", ["cp", "tucker"])
+def test_ep_converges_on_planted_rank_one_function(core):
+    X, y, (f, g) = _planted_cp()
+    Xte = np.random.default_rng(5).uniform(0, 1, size=(300, 2))  # unseen coordinates: interpolation
+    yte = f(Xte[:, 0]) * g(Xte[:, 1])
+    est = FunBaT(rank=1, kernel="matern32", lengthscale=0.2, variance=1.0, damping=(0.1, 0.2, 0.5), epochs=60,
+                 core=core, random_state=1).fit(X, y)
+    rmse = np.sqrt(np.mean((est.predict(Xte) - yte) ** 2))
+    assert rmse < 0.12 * yte.std()  # the zero predictor scores 1.0 * std
+    assert abs(est.history_[-1] - est.history_[-2]) < 1e-4  # converged
+    grid = np.linspace(0.05, 0.95, 30)
+    for mode, true in ((0, f), (1, g)):
+        u = est.factor_functions(mode, grid)[:, 0]
+        assert abs(np.corrcoef(u, true(grid))[0, 1]) > 0.99  # recovered up to sign and scale
+
+
+def test_funbat_cp_on_shared_synthetic_r1(data_root):
+    from graphrec.datasets import load
+
+    data = load("funbat-synthetic-r1")
+    tr, te = data.folds[0]
+    est = FunBaT(rank=1, kernel="matern32", lengthscale=0.1, variance=0.5, damping=(0.1, 0.2, 0.5), epochs=100,
+                 core="cp", random_state=0).fit(data.coords[tr], data.values[tr])
+    assert np.sqrt(np.mean((est.predict(data.coords[te]) - data.values[te]) ** 2)) <= 0.01
+    for mode in range(2):
+        u = est.factor_functions(mode, data.meta["grid_coords"][mode])[:, 0]
+        assert abs(np.corrcoef(u, data.meta["true_factors"][mode])[0, 1]) > 0.98
+
+
+def test_extrapolation_reverts_to_the_prior():
+    X, y, _ = _planted_cp(n=200)
+    est = FunBaT(rank=1, kernel="matern32", lengthscale=0.2, epochs=20, core="cp", random_state=1).fit(X, y)
+    far = est.factor_functions(0, np.array([5.0, -5.0]), return_cov=True)
+    np.testing.assert_allclose(far[0], 0.0, atol=1e-6)
+    np.testing.assert_allclose(far[1][:, 0, 0], 1.0, atol=1e-6)  # the prior variance
+    near, near_cov = est.factor_functions(0, np.array([1.02]), return_cov=True)
+    assert 0 < near_cov[0, 0, 0] < 1.0 and abs(near[0, 0]) > 0
+    mean, std = est.predict(np.array([[1.5, 0.5], [0.5, 0.5]]), return_std=True)
+    assert np.all(np.isfinite(mean)) and std[0] > std[1]
+
+
+def test_duplicate_coordinates_are_merged():
+    X, y, _ = _planted_cp(n=100)
+    X2, y2 = np.vstack([X, X]), np.concatenate([y, y])
+    est = FunBaT(rank=1, kernel="matern32", lengthscale=0.2, epochs=10, core="cp", random_state=1).fit(X2, y2)
+    assert np.array_equal(est.coords_[0], np.unique(X[:, 0]))
+    p = est.predict(X2)
+    np.testing.assert_allclose(p[:100], p[100:])
+
+
+def test_bad_input():
+    X, y, _ = _planted_cp(n=50)
+    with pytest.raises(ValueError, match="NaN"):
+        FunBaT(epochs=1).fit(X, np.where(np.arange(50) == 3, np.nan, y))
+    with pytest.raises(ValueError, match="NaN"):
+        FunBaT(epochs=1).fit(np.where(X > 0.9, np.nan, X), y)
+    est = FunBaT(rank=1, epochs=2, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="fitted on 2 modes"):
+        est.predict(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="kernel"):
+        FunBaT(kernel="rbf").fit(X, y)
+    with pytest.raises(ValueError, match="lengthscale"):
+        FunBaT(lengthscale=[0.1, 0.2, 0.3]).fit(X, y)
+    with pytest.raises(ValueError, match="damping"):
+        FunBaT(damping=1.5).fit(X, y)
+    with pytest.raises(ValueError, match="core"):
+        FunBaT(core="parafac").fit(X, y)
+
+
+def test_kfold_splits_partition_and_are_seeded():
+    folds = kfold_splits(103, 5, random_state=3)
+    tests = np.concatenate([te for _, te in folds])
+    assert sorted(tests.tolist()) == list(range(103))
+    for tr, te in folds:
+        assert len(np.intersect1d(tr, te)) == 0 and len(tr) + len(te) == 103
+    again = kfold_splits(103, 5, random_state=3)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, again))
+    with pytest.raises(ValueError, match="n_folds"):
+        kfold_splits(3, 5)
+
+
+def test_masked_cp_als_recovers_a_planted_binned_tensor():
+    rng = np.random.default_rng(0)
+    bins = rng.integers(0, 10, size=(600, 3))
+    F = [rng.standard_normal((10, 2)) for _ in range(3)]
+    y = (F[0][bins[:, 0]] * F[1][bins[:, 1]] * F[2][bins[:, 2]]).sum(1)
+    coords = (bins + 0.5) / 10
+    # the estimator centres y, and a rank-2 tensor minus its mean has CP rank <= 3
+    est = MaskedCPALS(rank=3, n_bins=10, n_iter=300, reg=1e-9, random_state=0).fit(coords, y)
+    assert np.sqrt(np.mean((est.predict(coords) - y) ** 2)) < 1e-2 * y.std()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    X, y, _ = _planted_cp(n=100)
+    kw = dict(rank=2, epochs=5, random_state=0)
+    np.testing.assert_allclose(FunBaT(device="cuda", **kw).fit(X, y).predict(X), FunBaT(**kw).fit(X, y).predict(X),
+                               atol=1e-8)
