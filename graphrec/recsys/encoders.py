@@ -14,6 +14,8 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from graphrec.core import to_torch_sparse
+
 __all__ = ["MFEncoder", "LightGCNEncoder", "normalized_bipartite_adjacency"]
 
 
@@ -55,9 +57,7 @@ class LightGCNEncoder(MFEncoder):
     def __init__(self, user_items: sp.csr_matrix, factors: int, n_layers: int) -> None:
         super().__init__(user_items.shape[0], user_items.shape[1], factors)
         self.n_layers = n_layers
-        a = normalized_bipartite_adjacency(user_items).tocoo()
-        index = torch.from_numpy(np.vstack([a.row, a.col]).astype(np.int64))
-        adj = torch.sparse_coo_tensor(index, torch.from_numpy(a.data), a.shape).coalesce().to_sparse_csr()
+        adj = to_torch_sparse(normalized_bipartite_adjacency(user_items), dtype=None).to_sparse_csr()
         self.register_buffer("adjacency", adj, persistent=False)
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
