@@ -68,17 +68,22 @@ def _synced(fn: Callable[[], object]) -> Callable[[], object]:
     return run
 
 
+def _random_csr(rng: np.random.Generator, n: int, nnz_per_row: int, dtype: type) -> sp.csr_matrix:
+    """An n x n CSR matrix with ``nnz_per_row`` uniform values at random columns of every row."""
+    rows = np.repeat(np.arange(n), nnz_per_row)
+    return sp.csr_matrix((rng.random(rows.size, dtype=dtype), (rows, rng.integers(0, n, rows.size))), shape=(n, n))
+
+
+def _torch_csr(a: sp.csr_matrix) -> torch.Tensor:
+    return torch.sparse_csr_tensor(torch.from_numpy(a.indptr.astype(np.int64)),
+                                   torch.from_numpy(a.indices.astype(np.int64)), torch.from_numpy(a.data), a.shape)
+
+
 def bench_csr_matmul(n: int, nnz_per_row: int, d: int, repeats: int) -> dict:
     rng = np.random.default_rng(0)
-    rows = np.repeat(np.arange(n), nnz_per_row)
-    a = sp.csr_matrix((rng.random(rows.size, dtype=np.float32), (rows, rng.integers(0, n, rows.size))), shape=(n, n))
+    a = _random_csr(rng, n, nnz_per_row, np.float32)
     x = rng.standard_normal((n, d), dtype=np.float32)
-    a_t = torch.sparse_csr_tensor(
-        torch.from_numpy(a.indptr.astype(np.int64)),
-        torch.from_numpy(a.indices.astype(np.int64)),
-        torch.from_numpy(a.data),
-        a.shape,
-    )
+    a_t = _torch_csr(a)
     x_t = torch.from_numpy(x)
     contenders: dict[str, Callable[[], object]] = {
         "scipy (a @ x)": lambda: a @ x,
@@ -105,11 +110,9 @@ def bench_csr_matmul(n: int, nnz_per_row: int, d: int, repeats: int) -> dict:
 
 def bench_csr_horner(n: int, nnz_per_row: int, d: int, steps: int, repeats: int) -> dict:
     rng = np.random.default_rng(2)
-    rows = np.repeat(np.arange(n), nnz_per_row)
-    a = sp.csr_matrix((rng.random(rows.size) / nnz_per_row, (rows, rng.integers(0, n, rows.size))), shape=(n, n))
+    a = _random_csr(rng, n, nnz_per_row, np.float64) / nnz_per_row  # row sums about 1/2: a stable polynomial
     h = rng.standard_normal((n, d))
-    a_t = torch.sparse_csr_tensor(torch.from_numpy(a.indptr.astype(np.int64)),
-                                  torch.from_numpy(a.indices.astype(np.int64)), torch.from_numpy(a.data), a.shape)
+    a_t = _torch_csr(a)
     h_t = torch.from_numpy(h)
 
     def torch_loop():
