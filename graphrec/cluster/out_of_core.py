@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from graphrec.cluster.s2cag import SmoothedRepresentation
 from graphrec.kernels import csr_matmul
 
 __all__ = ["ChunkedSmoothedRepresentation", "DiskAttributedGraph", "DiskCSR"]
@@ -259,12 +260,7 @@ class ChunkedSmoothedRepresentation:
             r = self.alpha * op(r) + h
         return self.c * r
 
-    def with_row_scale(self, row_scale: torch.Tensor) -> "ChunkedSmoothedRepresentation":
-        """A shallow copy representing ``diag(row_scale) Z`` (M-S2CAG's rescaling)."""
-        twin = object.__new__(ChunkedSmoothedRepresentation)
-        twin.__dict__.update(self.__dict__)
-        twin.row_scale = row_scale
-        return twin
+    with_row_scale = SmoothedRepresentation.with_row_scale  # a shallow copy for diag(row_scale) Z
 
     def matmat(self, g: torch.Tensor) -> torch.Tensor:
         """``Z @ g`` for ``g`` of shape (d, r)."""

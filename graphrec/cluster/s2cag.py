@@ -219,7 +219,7 @@ class SmoothedRepresentation:
 
     def with_row_scale(self, row_scale: torch.Tensor) -> "SmoothedRepresentation":
         """A shallow copy representing ``diag(row_scale) Z``."""
-        twin = object.__new__(SmoothedRepresentation)
+        twin = object.__new__(type(self))
         twin.__dict__.update(self.__dict__)
         twin.row_scale = row_scale
         return twin
