@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from graphrec.adapters.base import AdapterLayer
 from graphrec.utils.validation import check_choice, check_float, check_int, torch_generator
 
 
@@ -56,7 +57,7 @@ def dora_row_norm(
     return torch.sqrt(torch.clamp(base + 2 * scaling * cross + scaling**2 * gram, min=0.0))
 
 
-class DoRALinear(nn.Module):
+class DoRALinear(AdapterLayer):
     """DoRA adapter around a frozen ``nn.Linear``.
 
     Parameters

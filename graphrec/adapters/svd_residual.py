@@ -17,11 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from graphrec.adapters.base import AdapterLayer, wrap
 from graphrec.core.orthogonal import orthogonality_error
 from graphrec.utils.validation import check_int
 
 
-class SVDResidualLinear(nn.Module):
+class SVDResidualLinear(AdapterLayer):
     """Linear layer ``y = x (W_main + U_res diag(σ_res) V_res^T)^T + b`` built from a frozen ``nn.Linear``.
 
     Parameters
@@ -57,6 +58,10 @@ class SVDResidualLinear(nn.Module):
         """Current weight ``W_main + U_res diag(σ_res) V_res^T`` (d_out, d_in)."""
         return self.weight_main + (self.u_residual * self.s_residual) @ self.v_residual.T
 
+    def merged_weight(self) -> torch.Tensor:
+        """Same as :attr:`weight`, shape (d_out, d_in)."""
+        return self.weight
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (..., d_in) -> (..., d_out)."""
         return F.linear(x, self.weight, self.bias)
@@ -80,13 +85,4 @@ def apply_svd_residual(
 
     ``target`` defaults to all linear layers. Raises if nothing was selected.
     """
-    names = [n for n, mod in model.named_modules() if isinstance(mod, nn.Linear) and (target is None or target(n, mod))]
-    if not names:
-        raise ValueError("no nn.Linear layer of model matched target")
-    for p in model.parameters():
-        p.requires_grad_(False)
-    for name in names:
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, SVDResidualLinear(getattr(parent, child), residual_rank))
-    return names
+    return wrap(model, lambda layer: SVDResidualLinear(layer, residual_rank), target)
