@@ -372,3 +372,23 @@ def test_digits_graph():
     assert (g.labels[coo.row] == g.labels[coo.col]).mean() > 0.9
     with pytest.raises(ValueError, match="n_neighbors"):
         load_digits_graph(n_neighbors=0)
+
+
+def test_union_of_subspaces_points_lie_on_their_planted_subspace():
+    from graphrec.datasets.generators import make_union_of_subspaces
+
+    X, y, bases = make_union_of_subspaces(120, 4, 12, 3, return_bases=True, random_state=1)
+    assert X.shape == (120, 12) and bases.shape == (4, 12, 3)
+    assert np.bincount(y).tolist() == [30, 30, 30, 30]
+    assert np.allclose(np.einsum("kds,kdt->kst", bases, bases), np.eye(3), atol=1e-12)
+    own = np.einsum("nd,nds->ns", X, bases[y])
+    assert np.allclose(np.einsum("nds,ns->nd", bases[y], own), X, atol=1e-12)  # zero residual on own subspace
+    other = bases[(y + 1) % 4]
+    assert np.linalg.norm(X - np.einsum("nds,ns->nd", other, np.einsum("nd,nds->ns", X, other)), axis=1).min() > 1e-3
+    X2, y2 = make_union_of_subspaces(120, 4, 12, 3, random_state=1)
+    assert np.array_equal(X, X2) and np.array_equal(y, y2)
+    noisy, _ = make_union_of_subspaces(2000, 1, 50, 2, noise=0.5, random_state=0)
+    clean_part = noisy @ np.linalg.svd(noisy, full_matrices=False)[2][:2].T
+    assert 0.3 < np.linalg.norm(noisy - clean_part @ np.linalg.svd(noisy, full_matrices=False)[2][:2], axis=1).mean() < 0.7
+    with pytest.raises(ValueError, match="subspace_dim"):
+        make_union_of_subspaces(10, 2, 3, 4)

@@ -7,12 +7,14 @@ seed, validates its arguments and returns the typed containers of :mod:`graphrec
 * :func:`make_latent_factor_interactions` -> ``Interactions`` (latent factors + popularity);
 * :func:`make_knowledge_graph` -> ``Triples`` (planted bilinear relations);
 * :func:`make_ctr` -> ``CTRTable`` (logistic clicks over planted informative fields);
-* :func:`make_continuous_tensor` -> ``ContinuousTensor`` (low-rank smooth functions).
+* :func:`make_continuous_tensor` -> ``ContinuousTensor`` (low-rank smooth functions);
+* :func:`make_union_of_subspaces` -> ``(X, labels)`` arrays (points on a union of linear subspaces).
 """
 from graphrec.datasets.generators.ctr import make_ctr
 from graphrec.datasets.generators.graph import make_attributed_sbm
 from graphrec.datasets.generators.interactions import make_latent_factor_interactions
 from graphrec.datasets.generators.kg import make_knowledge_graph
+from graphrec.datasets.generators.subspaces import make_union_of_subspaces
 from graphrec.datasets.generators.tensor import LowRankFunction, SinusoidFunctions, make_continuous_tensor
 
 __all__ = [
@@ -23,4 +25,5 @@ __all__ = [
     "make_ctr",
     "make_knowledge_graph",
     "make_latent_factor_interactions",
+    "make_union_of_subspaces",
 ]

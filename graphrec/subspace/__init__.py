@@ -1,0 +1,1 @@
+"""Subspace clustering and subspace representation learning on the shared core (:mod:`graphrec.core`)."""
