@@ -1,7 +1,8 @@
 """DirectAU quality on the paper's protocol (5-core, per-user random 8:1:1, select on valid NDCG@20).
 
-Usage: python benchmarks/bench_recsys_quality.py --dataset beauty --seeds 0 1 2 [--gamma 0.5 --batch-size 256]
-Writes benchmarks/results/recsys_quality_<dataset>.json and .md (test metrics per seed and their mean).
+Usage: python benchmarks/bench_recsys_quality.py --dataset beauty --seeds 0 1 2
+Writes benchmarks/results/recsys_quality_<dataset>.json and .md (test metrics per seed and their mean) after
+every seed; runs of other seeds already in the file are kept, so seeds can be run in separate invocations.
 """
 from __future__ import annotations
 
@@ -47,20 +48,31 @@ def main() -> None:
                      "trajectory": [(h.get("epoch"), h.get("ndcg@20")) for h in res.history if "ndcg@20" in h],
                      **{k: v for k, v in metrics.items() if k.split("@")[0] in ("recall", "ndcg", "hitrate")}})
         print(json.dumps(rows[-1]), flush=True)
+        _write(args, rows)
+
+
+def _write(args: argparse.Namespace, rows: list[dict]) -> None:
+    path = Path(__file__).parent / "results" / f"recsys_quality_{args.dataset}"
+    new_seeds = {r["seed"] for r in rows}
+    if path.with_suffix(".json").exists():
+        old = json.loads(path.with_suffix(".json").read_text())
+        rows = [r for r in old["runs"] if r["seed"] not in new_seeds] + rows
+    rows = sorted(rows, key=lambda r: r["seed"])
+    seeds = [r["seed"] for r in rows]
     keys = [k for k in rows[0] if "@" in k and not k.startswith("best")]
     mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
-    out = {"dataset": args.dataset, "preset": PRESETS[args.dataset], "seeds": args.seeds, "runs": rows, "mean": mean,
-           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "threads": args.threads}
-    path = Path(__file__).parent / "results" / f"recsys_quality_{args.dataset}"
+    std = {k: float(np.std([r[k] for r in rows])) for k in keys}
+    out = {"dataset": args.dataset, "preset": PRESETS[args.dataset], "seeds": seeds, "runs": rows, "mean": mean,
+           "std": std, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "threads": args.threads}
     path.with_suffix(".json").write_text(json.dumps(out, indent=1))
-    lines = [f"# DirectAU-MF, {args.dataset}, paper protocol, seeds {args.seeds}", "",
+    lines = [f"# DirectAU-MF, {args.dataset}, paper protocol, seeds {seeds}", "",
              "| seed | epochs (best) | " + " | ".join(keys) + " | fit wall s |", "|---" * (len(keys) + 3) + "|"]
     for r in rows:
         lines.append(f"| {r['seed']} | {r['epochs_run']} ({r['best_epoch']}) | "
                      + " | ".join(f"{r[k]:.4f}" for k in keys) + f" | {r['fit_wall_s']:.0f} |")
     lines.append("| mean | | " + " | ".join(f"{mean[k]:.4f}" for k in keys) + " | |")
+    lines.append("| std | | " + " | ".join(f"{std[k]:.4f}" for k in keys) + " | |")
     path.with_suffix(".md").write_text("\n".join(lines) + "\n")
-
 
 if __name__ == "__main__":
     main()

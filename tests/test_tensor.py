@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from graphrec.tensor import FunBaT, MaskedCPALS, MaternSDE, kfold_splits, matern_kernel
+from graphrec.tensor import FunBaT, MaskedCPALS, MaskedTuckerALS, MaternSDE, kfold_splits, matern_kernel
 from graphrec.tensor.statespace import posterior_at, smooth
 
 KERNELS = ("matern12", "matern32", "matern52")
@@ -168,6 +168,28 @@ def test_masked_cp_als_recovers_a_planted_binned_tensor():
     # the estimator centres y, and a rank-2 tensor minus its mean has CP rank <= 3
     est = MaskedCPALS(rank=3, n_bins=10, n_iter=300, reg=1e-9, random_state=0).fit(coords, y)
     assert np.sqrt(np.mean((est.predict(coords) - y) ** 2)) < 1e-2 * y.std()
+
+
+def test_masked_tucker_als_recovers_a_planted_tucker_tensor_that_cp_cannot():
+    rng = np.random.default_rng(1)
+    cells = np.stack(np.meshgrid(*(np.arange(8),) * 3, indexing="ij"), -1).reshape(-1, 3)
+    U = [rng.standard_normal((8, 3)) for _ in range(3)]
+    core = rng.standard_normal((3, 3, 3))
+    # a generic (3,3,3) core has CP rank 5; the estimators subtract the training mean, which adds
+    # a rank-one constant: the centred tensor is Tucker rank (4,4,4) and beyond CP rank 4
+    full = np.einsum("abc,ia,jb,kc->ijk", core, *U)
+    seen = rng.permutation(len(cells))
+    train, test = seen[:400], seen[400:]  # 400 of 512 cells observed
+    coords, y = (cells + 0.5) / 8, full[tuple(cells.T)]
+    tucker = MaskedTuckerALS(rank=4, n_bins=8, n_iter=200, reg=1e-10, random_state=0).fit(coords[train], y[train])
+    rmse = lambda est: np.sqrt(np.mean((est.predict(coords[test]) - y[test]) ** 2))  # noqa: E731
+    assert tucker.core_.shape == (4, 4, 4) and rmse(tucker) < 1e-3 * y.std()
+    cp = MaskedCPALS(rank=4, n_bins=8, n_iter=200, reg=1e-10, random_state=0).fit(coords[train], y[train])
+    assert rmse(cp) > 10 * rmse(tucker)
+    with pytest.raises(ValueError, match="R\\^K"):
+        MaskedTuckerALS(rank=20, n_bins=4, n_iter=1).fit(coords[:20], y[:20])
+    with pytest.raises(ValueError, match="columns"):
+        tucker.predict(coords[:, :2])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -132,3 +132,116 @@ def test_shard_label_batch_partitions_queries_and_positives():
     assert s0.tolist() == [0, 1, 2] and r1.tolist() == [13, 14]
     assert rows0.tolist() == [0, 0, 1, 2] and cols0.tolist() == [7, 8, 9, 1]
     assert rows1.tolist() == [0, 1, 1] and cols1.tolist() == [2, 3, 4]
+
+
+def _recsys_worker(rank: int, world: int, port: int, out: str, encoder: str) -> None:
+    from graphrec.datasets import make_latent_factor_interactions
+    from graphrec.recsys import DirectAU
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        data = make_latent_factor_interactions(n_users=80, n_items=50, mean_interactions=8, random_state=0)
+        est = DirectAU(encoder=encoder, factors=8, batch_size=61, epochs=3, random_state=0, distributed=True)
+        est.fit(data.user_items)
+        torch.save({"u": est.user_factors_, "i": est.item_factors_,
+                    "loss": [h["train_loss"] for h in est.train_result_.history]}, f"{out}/recsys{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("encoder", ["mf", "lightgcn"])
+def test_directau_on_two_processes_follows_one(tmp_path, encoder):
+    """Uniformity over the gathered batch: 2 ranks train the same factors as 1 process."""
+    import numpy as np
+
+    from graphrec.datasets import make_latent_factor_interactions
+    from graphrec.recsys import DirectAU
+
+    mp.spawn(_recsys_worker, args=(2, _free_port(), str(tmp_path), encoder), nprocs=2, join=True)
+    data = make_latent_factor_interactions(n_users=80, n_items=50, mean_interactions=8, random_state=0)
+    single = DirectAU(encoder=encoder, factors=8, batch_size=61, epochs=3, random_state=0).fit(data.user_items)
+    assert data.user_items.nnz % 61 > 1  # a ragged last batch is part of the check
+    for rank in range(2):
+        got = torch.load(tmp_path / f"recsys{rank}.pt", weights_only=False)
+        np.testing.assert_allclose(got["u"], single.user_factors_, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(got["i"], single.item_factors_, rtol=1e-4, atol=1e-5)
+        assert got["loss"] == pytest.approx([h["train_loss"] for h in single.train_result_.history], rel=1e-5)
+    moved = np.abs(single.user_factors_ - DirectAU(encoder=encoder, factors=8, batch_size=61, epochs=1,
+                                                    random_state=0).fit(data.user_items).user_factors_).max()
+    assert moved > 1e-3  # training changed the factors, so equality above is not trivial
+
+
+def _sharded_worker(rank: int, world: int, port: int, out: str) -> None:
+    from graphrec.train.sharded_embedding import ShardedEmbedding
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        table = ShardedEmbedding(10_000, 3, random_state=5, dtype=torch.float64)
+        full = table.full_weight()
+        ids = torch.tensor([9_999, 0, 4_100, 4_100, 7]) if rank == 0 else torch.tensor([5_000, 1])
+        rows = table(ids)
+        coef = torch.arange(1.0, 1.0 + 3 * ids.shape[0], dtype=torch.float64).reshape(-1, 3)
+        (rows * coef).sum().backward()
+        errors = []
+        for bad in (torch.tensor([10_000]), torch.tensor([0.5])):
+            try:
+                table(bad if rank == 0 else torch.tensor([0]))
+            except (ValueError, TypeError) as exc:
+                errors.append(type(exc).__name__)
+        torch.save({"full": full, "rows": rows.detach(), "ids": ids, "coef": coef, "grad": table.weight.grad,
+                    "start": table.start, "stop": table.stop, "errors": errors}, f"{out}/sharded{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_sharded_embedding_lookups_and_gradients_match_a_dense_table(tmp_path):
+    mp.spawn(_sharded_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    got = [torch.load(tmp_path / f"sharded{r}.pt", weights_only=False) for r in range(2)]
+    assert (got[0]["start"], got[0]["stop"], got[1]["start"], got[1]["stop"]) == (0, 5000, 5000, 10_000)
+    torch.testing.assert_close(got[0]["full"], got[1]["full"], rtol=0, atol=0)
+    full = got[0]["full"]
+    assert full.shape == (10_000, 3) and abs(float(full.std()) - (2 / 10_003) ** 0.5) < 2e-3  # xavier-normal scale
+    dense_grad = torch.zeros_like(full)
+    for g in got:
+        torch.testing.assert_close(g["rows"], full[g["ids"]], rtol=0, atol=0)
+        dense_grad.index_add_(0, g["ids"], g["coef"])  # d/dW of sum(W[ids] * coef)
+    torch.testing.assert_close(torch.cat([got[0]["grad"], got[1]["grad"]]), dense_grad)
+    assert got[0]["errors"] == got[1]["errors"] == ["ValueError", "TypeError"]  # raised on every rank
+
+
+def _sharded_directau_worker(rank: int, world: int, port: int, out: str) -> None:
+    from graphrec.datasets import make_latent_factor_interactions
+    from graphrec.recsys import DirectAU
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        data = make_latent_factor_interactions(n_users=80, n_items=50, mean_interactions=8, random_state=0)
+        est = DirectAU(factors=8, batch_size=61, epochs=3, random_state=0, distributed=True,
+                       shard_embeddings=True).fit(data.user_items)
+        torch.save({"u": est.user_factors_, "i": est.item_factors_,
+                    "local": est.train_result_ is not None}, f"{out}/{world}_{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_sharded_directau_gives_the_same_factors_at_any_world_size(tmp_path):
+    import numpy as np
+
+    mp.spawn(_sharded_directau_worker, args=(1, _free_port(), str(tmp_path)), nprocs=1, join=True)
+    mp.spawn(_sharded_directau_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    one = torch.load(tmp_path / "1_0.pt", weights_only=False)
+    for rank in range(2):
+        two = torch.load(tmp_path / f"2_{rank}.pt", weights_only=False)
+        np.testing.assert_allclose(two["u"], one["u"], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(two["i"], one["i"], rtol=1e-4, atol=1e-5)
+
+
+def test_shard_embeddings_needs_distributed_mf():
+    from graphrec.datasets import make_latent_factor_interactions
+    from graphrec.recsys import DirectAU
+
+    data = make_latent_factor_interactions(n_users=20, n_items=10, mean_interactions=3, random_state=0)
+    with pytest.raises(ValueError, match="shard_embeddings"):
+        DirectAU(epochs=1, shard_embeddings=True).fit(data.user_items)

@@ -20,17 +20,32 @@ __all__ = ["MFEncoder", "LightGCNEncoder", "normalized_bipartite_adjacency"]
 
 
 class MFEncoder(nn.Module):
-    """Embedding tables ``user (n_users, d)`` and ``item (n_items, d)``."""
+    """Embedding tables ``user (n_users, d)`` and ``item (n_items, d)``.
 
-    def __init__(self, n_users: int, n_items: int, factors: int) -> None:
+    With ``sharded=True`` (inside a ``torch.distributed`` group) both tables are
+    :class:`~graphrec.train.sharded_embedding.ShardedEmbedding` (rows split over the ranks, initial
+    values from ``random_state``); lookups and :meth:`forward` are then collective.
+    """
+
+    def __init__(self, n_users: int, n_items: int, factors: int, *, sharded: bool = False,
+                 random_state: int = 0) -> None:
         super().__init__()
+        self.sharded = sharded
+        if sharded:
+            from graphrec.train.sharded_embedding import ShardedEmbedding
+
+            self.user = ShardedEmbedding(n_users, factors, random_state=random_state)
+            self.item = ShardedEmbedding(n_items, factors, random_state=random_state + 1)
+            return
         self.user = nn.Embedding(n_users, factors)
         self.item = nn.Embedding(n_items, factors)
         nn.init.xavier_normal_(self.user.weight)
         nn.init.xavier_normal_(self.item.weight)
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All representations: ``(n_users, d)``, ``(n_items, d)``."""
+        """All representations: ``(n_users, d)``, ``(n_items, d)`` (gathered when sharded)."""
+        if self.sharded:
+            return self.user.full_weight(), self.item.full_weight()
         return self.user.weight, self.item.weight
 
     def encode(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

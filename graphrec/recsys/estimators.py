@@ -21,7 +21,7 @@ import torch
 from graphrec.base import EstimatorSpec, GraphrecEstimator, register_estimator
 from graphrec.datasets.interactions import Interactions
 from graphrec.recsys.encoders import LightGCNEncoder, MFEncoder
-from graphrec.recsys.losses import bpr_loss, directau_loss
+from graphrec.recsys.losses import bpr_loss, directau_loss, directau_loss_distributed
 from graphrec.utils.validation import check_choice, check_device, check_float, check_int
 
 __all__ = ["DirectAU", "BPR", "LightGCN", "check_user_items"]
@@ -144,7 +144,11 @@ class _FactorRecommender(GraphrecEstimator):
 
 
 class _TorchRecommender(_FactorRecommender):
-    """Trains an encoder with :class:`graphrec.train.Trainer`; subclasses give the batch loss."""
+    """Trains an encoder with :class:`graphrec.train.Trainer` (or, with ``distributed=True``, with
+    :class:`graphrec.train.DistributedTrainer` on every rank of a process group); subclasses give the
+    batch loss and the fewest rows a batch may have (``_min_batch_rows``)."""
+
+    _min_batch_rows = 1
 
     def _batch_loss(self, encoder: MFEncoder, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         raise NotImplementedError
@@ -163,13 +167,22 @@ class _TorchRecommender(_FactorRecommender):
         check_choice(self.scoring, "scoring", ("dot", "cosine"))
         if self.threshold is not None:
             check_float(self.threshold, "threshold")
+        if not isinstance(self.distributed, bool):
+            raise TypeError(f"distributed must be a bool, got {type(self.distributed).__name__}")
+        if not isinstance(self.shard_embeddings, bool):
+            raise TypeError(f"shard_embeddings must be a bool, got {type(self.shard_embeddings).__name__}")
+        if self.shard_embeddings and not (self.distributed and self.encoder == "mf"):
+            raise ValueError("shard_embeddings=True needs distributed=True and encoder='mf' (LightGCN propagates "
+                             f"over whole tables); got distributed={self.distributed}, encoder={self.encoder!r}")
 
     def fit(self, user_items: Any) -> _TorchRecommender:
         """Train on ``user_items`` (sparse (n_users, n_items) or Interactions); returns ``self``."""
         from graphrec.metrics import evaluate_full_ranking
         from graphrec.train import Trainer, tensor_batches
+        from graphrec.train.distributed import DistributedTrainer, init_process_group
 
         self._validate()
+        world = init_process_group()[1] if self.distributed else 1
         train = check_user_items(user_items, self.threshold)
         valid = None
         if isinstance(user_items, Interactions) and "valid" in user_items.splits:
@@ -179,7 +192,8 @@ class _TorchRecommender(_FactorRecommender):
         if seed is not None:
             torch.manual_seed(seed)
         if self.encoder == "mf":
-            model = MFEncoder(train.shape[0], train.shape[1], self.factors)
+            model = MFEncoder(train.shape[0], train.shape[1], self.factors, sharded=self.shard_embeddings,
+                              random_state=0 if seed is None else seed)
         else:
             model = LightGCNEncoder(train, self.factors, self.n_layers)
         self.n_items_ = train.shape[1]
@@ -195,13 +209,20 @@ class _TorchRecommender(_FactorRecommender):
                 u, i = (t.detach() for t in m())
                 return evaluate_full_ranking(lambda b: u[torch.as_tensor(b, device=u.device)] @ i.T,
                                              train, valid, ks=(20,), block_size=2048)
-        trainer = Trainer(model, opt, self._batch_loss, max_epochs=self.epochs, device=device, eval_fn=eval_fn,
+        # A final batch too small to shard or to hold a pair term is left out of every epoch.
+        remainder = rows.shape[0] % self.batch_size
+        drop_last = 0 < remainder < max(self._min_batch_rows, world)
+        trainer_cls, extra = Trainer, {}
+        if self.distributed:  # a sharded model's eval gathers its tables: every rank takes part
+            trainer_cls, extra = DistributedTrainer, {"collective_eval": self.shard_embeddings}
+        trainer = trainer_cls(model, opt, self._batch_loss, max_epochs=self.epochs, device=device, eval_fn=eval_fn,
                           monitor="ndcg@20" if valid is not None else None,
                           patience=self.patience if valid is not None else None, eval_every=self.eval_every,
-                          random_state=self.random_state, verbose=self.verbose)
+                          random_state=self.random_state, verbose=self.verbose, **extra)
         self._n_items_train = train.shape[1]
         self.train_result_ = trainer.fit(
-            lambda epoch, gen: tensor_batches(users_t, items_t, batch_size=self.batch_size, generator=gen))
+            lambda epoch, gen: tensor_batches(users_t, items_t, batch_size=self.batch_size, generator=gen,
+                                              drop_last=drop_last))
         with torch.no_grad():
             u, i = (t.detach().cpu().numpy().astype(np.float32) for t in model())
         if self.scoring == "cosine":
@@ -226,7 +247,12 @@ class DirectAU(_TorchRecommender):
     the paper's search); n_layers : LightGCN layers; batch_size, learning_rate, weight_decay : Adam
     (coupled L2) as the official code (256 / 1e-3 / 1e-6); epochs, eval_every, patience : early
     stopping on valid NDCG@20 when fit gets an Interactions with a "valid" split; scoring : "dot"
-    (official) or "cosine"; threshold : ratings above it count as interactions.
+    (official) or "cosine"; threshold : ratings above it count as interactions; distributed : train on
+    every rank of an initialised ``torch.distributed`` group (e.g. under ``torchrun``), each rank taking
+    a shard of every batch; uniformity still runs over the whole batch, so N processes follow the
+    one-process run; shard_embeddings : with ``distributed`` and ``encoder="mf"``, split both tables
+    by rows over the ranks (:class:`graphrec.train.sharded_embedding.ShardedEmbedding`) for tables
+    larger than one process's memory (evaluation and the fitted factors gather them).
 
     Examples
     --------
@@ -242,7 +268,7 @@ class DirectAU(_TorchRecommender):
                  batch_size: int = 256, learning_rate: float = 1e-3, weight_decay: float = 1e-6,
                  epochs: int = 300, eval_every: int = 2, patience: int | None = 5, scoring: str = "dot",
                  threshold: float | None = None, random_state: int | None = None, device: str = "cpu",
-                 verbose: bool | int = False) -> None:
+                 verbose: bool | int = False, distributed: bool = False, shard_embeddings: bool = False) -> None:
         self.encoder = encoder
         self.factors = factors
         self.gamma = gamma
@@ -258,6 +284,10 @@ class DirectAU(_TorchRecommender):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.distributed = distributed
+        self.shard_embeddings = shard_embeddings
+
+    _min_batch_rows = 2  # uniformity needs a pair
 
     def _validate(self) -> None:
         super()._validate()
@@ -266,13 +296,14 @@ class DirectAU(_TorchRecommender):
     def _batch_loss(self, encoder: MFEncoder, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         users, items = batch
         u, i = encoder.encode(users, items)
-        return directau_loss(u, i, self.gamma)
+        return (directau_loss_distributed if self.distributed else directau_loss)(u, i, self.gamma)
 
 
 class BPR(_TorchRecommender):
     """BPR (Rendle et al., UAI 2009) with one uniformly sampled negative per positive.
 
-    Parameters as :class:`DirectAU` (no ``gamma``); ``weight_decay`` is Adam's coupled L2.
+    Parameters as :class:`DirectAU` (no ``gamma``); ``weight_decay`` is Adam's coupled L2. Under
+    ``distributed=True`` each rank samples the negatives of its own shard.
 
     Examples
     --------
@@ -285,7 +316,8 @@ class BPR(_TorchRecommender):
     def __init__(self, encoder: str = "mf", factors: int = 64, n_layers: int = 3, batch_size: int = 2048,
                  learning_rate: float = 1e-3, weight_decay: float = 1e-6, epochs: int = 300, eval_every: int = 2,
                  patience: int | None = 5, scoring: str = "dot", threshold: float | None = None,
-                 random_state: int | None = None, device: str = "cpu", verbose: bool | int = False) -> None:
+                 random_state: int | None = None, device: str = "cpu", verbose: bool | int = False,
+                 distributed: bool = False, shard_embeddings: bool = False) -> None:
         self.encoder = encoder
         self.factors = factors
         self.n_layers = n_layers
@@ -300,6 +332,8 @@ class BPR(_TorchRecommender):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.distributed = distributed
+        self.shard_embeddings = shard_embeddings
 
     def _batch_loss(self, encoder: MFEncoder, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         users, pos = batch
@@ -314,11 +348,13 @@ class LightGCN(BPR):
     def __init__(self, encoder: str = "lightgcn", factors: int = 64, n_layers: int = 3, batch_size: int = 2048,
                  learning_rate: float = 1e-3, weight_decay: float = 1e-6, epochs: int = 300, eval_every: int = 2,
                  patience: int | None = 5, scoring: str = "dot", threshold: float | None = None,
-                 random_state: int | None = None, device: str = "cpu", verbose: bool | int = False) -> None:
+                 random_state: int | None = None, device: str = "cpu", verbose: bool | int = False,
+                 distributed: bool = False, shard_embeddings: bool = False) -> None:
         super().__init__(encoder=encoder, factors=factors, n_layers=n_layers, batch_size=batch_size,
                          learning_rate=learning_rate, weight_decay=weight_decay, epochs=epochs,
                          eval_every=eval_every, patience=patience, scoring=scoring, threshold=threshold,
-                         random_state=random_state, device=device, verbose=verbose)
+                         random_state=random_state, device=device, verbose=verbose, distributed=distributed,
+                         shard_embeddings=shard_embeddings)
 
 
 def _spec_input(seed: int) -> tuple:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["alignment", "uniformity", "directau_loss", "bpr_loss"]
+__all__ = ["alignment", "uniformity", "directau_loss", "directau_loss_distributed", "bpr_loss"]
 
 
 def alignment(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -46,6 +46,21 @@ def directau_loss(user_repr: torch.Tensor, item_repr: torch.Tensor, gamma: float
     """DirectAU's batch loss from raw (B, d) encoder outputs of the B positive pairs."""
     x, y = F.normalize(user_repr, dim=-1), F.normalize(item_repr, dim=-1)
     return alignment(x, y) + gamma * (uniformity(x) + uniformity(y)) / 2
+
+
+def directau_loss_distributed(user_repr: torch.Tensor, item_repr: torch.Tensor, gamma: float) -> torch.Tensor:
+    """:func:`directau_loss` of the whole batch when each rank of a process group holds a shard.
+
+    Alignment is a mean over rows (the trainer's weighted gradient sum makes it the batch mean);
+    uniformity is computed over every rank's rows (:func:`graphrec.train.distributed.gather_rows`),
+    so training on N processes follows the one-process run up to floating-point order.
+    """
+    from graphrec.train.distributed import gather_rows
+
+    x, y = F.normalize(user_repr, dim=-1), F.normalize(item_repr, dim=-1)
+    (xs, share), (ys, _) = gather_rows(x), gather_rows(y)
+    uni = (uniformity(xs) + uniformity(ys)) / 2
+    return alignment(x, y) + gamma * (uni.detach() + (uni - uni.detach()) / share)
 
 
 def bpr_loss(user_repr: torch.Tensor, pos_repr: torch.Tensor, neg_repr: torch.Tensor) -> torch.Tensor:

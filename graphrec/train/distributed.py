@@ -5,8 +5,8 @@ CPU, ``nccl`` on GPU), e.g. under ``torchrun --nproc-per-node N``:
 
 * every rank draws the same global batches (the shuffling generator is seeded alike), keeps its
   contiguous slice of each (:func:`shard_batch`), and computes the loss on it;
-* gradients are summed across ranks after ``backward``, each rank's weighted by its share of the
-  batch, in one flat all-reduce per dtype. For a loss that is a mean over the batch's rows this is
+* each rank back-propagates its loss times its share of the batch, and gradients are summed
+  across ranks in one flat all-reduce per dtype. For a loss that is a mean over the batch's rows this is
   exactly the gradient of the whole batch, so a run gives the same weights at any world size up
   to floating-point order. (This is the gradient averaging of ``DistributedDataParallel`` without
   its requirement that the loss be computed through the wrapper's ``forward``: graphrec's
@@ -14,7 +14,8 @@ CPU, ``nccl`` on GPU), e.g. under ``torchrun --nproc-per-node N``:
   DirectAU's uniformity, see the rank's slice only, as under DDP.)
 * rank 0 evaluates and writes checkpoints; metrics are broadcast so that every rank takes the
   same early-stopping decision; parameters start from rank 0's, and buffers (batch-norm running
-  statistics) are rank 0's after every step, as with DDP's ``broadcast_buffers``.
+  statistics) are rank 0's after every step, as with DDP's ``broadcast_buffers`` (sparse buffers,
+  such as a graph's adjacency, are input data built alike on every rank and are not sent).
 
 Reference: S. Li et al., "PyTorch Distributed: Experiences on Accelerating Data Parallel
 Training", VLDB 2020 (gradient averaging by bucketed all-reduce).
@@ -32,7 +33,7 @@ from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 from graphrec.train.batching import move_to_device
 from graphrec.train.trainer import Trainer, TrainResult
 
-__all__ = ["DistributedTrainer", "init_process_group", "shard_batch", "shard_bounds"]
+__all__ = ["DistributedTrainer", "gather_rows", "init_process_group", "shard_batch", "shard_bounds"]
 
 
 def init_process_group(backend: str | None = None) -> tuple[int, int]:
@@ -117,6 +118,38 @@ def shard_batch(batch: Any, rank: int, world_size: int) -> tuple[Any, int, int]:
     return _slice(batch, start, stop), stop - start, total
 
 
+def gather_rows(z: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Every rank's rows of ``z`` stacked in rank order, for losses over pairs of a whole batch.
+
+    Parameters
+    ----------
+    z : Tensor, shape (b_r, ...), this rank's shard (shards may differ in size, none may be empty)
+
+    Returns
+    -------
+    (full, share) : ``full`` of shape (sum_r b_r, ...) where this rank's rows keep their autograd
+    graph and the other ranks' rows are constants, and ``share = b_r / sum_r b_r``.
+
+    With :class:`DistributedTrainer` (which back-propagates rank ``r``'s loss times ``share``), a batch
+    term ``f(full)`` enters the loss as ``f.detach() + (f - f.detach()) / share``: its value is
+    unchanged and the summed gradients equal those of ``f`` on the whole batch in one process.
+    """
+    world = dist.get_world_size()
+    size = torch.tensor([z.shape[0]], device=z.device)
+    sizes = [torch.zeros_like(size) for _ in range(world)]
+    dist.all_gather(sizes, size)
+    counts = [int(s) for s in sizes]
+    if min(counts) == 0:
+        raise ValueError(f"gather_rows needs rows on every rank, got shard sizes {counts}")
+    padded = torch.zeros((max(counts), *z.shape[1:]), dtype=z.dtype, device=z.device)
+    padded[: z.shape[0]] = z.detach()
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded)
+    rank = dist.get_rank()
+    pieces = [z if r == rank else parts[r][: counts[r]] for r in range(world)]
+    return torch.cat(pieces), z.shape[0] / sum(counts)
+
+
 class DistributedTrainer(Trainer):
     """:class:`~graphrec.train.Trainer` on every rank of an initialised process group (module docs).
 
@@ -124,7 +157,9 @@ class DistributedTrainer(Trainer):
     (shard, local_rows, total_rows)`` for batches that :func:`shard_batch` cannot slice (e.g. a
     batch carrying sparse targets indexed by row). ``device`` is this rank's device (e.g.
     ``f"cuda:{local_rank}"`` under nccl); ``checkpoint_dir`` must be visible to every rank (rank 0
-    writes, all read on resume); ``verbose`` applies on rank 0 only.
+    writes, all read on resume); ``verbose`` applies on rank 0 only. ``collective_eval=True`` runs
+    ``eval_fn`` on every rank (needed when it calls collectives, e.g. to gather a
+    :class:`~graphrec.train.sharded_embedding.ShardedEmbedding`); rank 0's metrics are used.
 
     Examples
     --------
@@ -135,7 +170,7 @@ class DistributedTrainer(Trainer):
         result = trainer.fit(lambda epoch, g: tensor_batches(x, y, batch_size=1024, generator=g))
     """
 
-    def __init__(self, *args: Any, shard_fn: Any = shard_batch, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, shard_fn: Any = shard_batch, collective_eval: bool = False, **kwargs: Any) -> None:
         if not callable(shard_fn):
             raise TypeError(f"shard_fn must be callable as shard_fn(batch, rank, world_size), got {type(shard_fn).__name__}")
         if not dist.is_available() or not dist.is_initialized():
@@ -144,14 +179,18 @@ class DistributedTrainer(Trainer):
                 "graphrec.train.distributed.init_process_group() (under torchrun) first"
             )
         super().__init__(*args, **kwargs)
+        if any(getattr(p, "sharded", False) for p in self.model.parameters()) and self.checkpoint_dir is not None:
+            raise ValueError("checkpoint_dir is not supported with sharded parameters (rank 0 writes checkpoints "
+                             "and holds only its own rows); pass checkpoint_dir=None")
         self.shard_fn = shard_fn
+        self.collective_eval = bool(collective_eval)
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         if self.rank != 0:
             self.verbose = False
 
     def fit(self, train_batches: Any) -> TrainResult:
         with torch.no_grad():  # every rank starts from rank 0's parameters and buffers
-            for tensor in [*self.model.parameters(), *self.model.buffers()]:
+            for tensor in [*self._replicated_parameters(), *self._dense_buffers()]:
                 dist.broadcast(tensor.data, src=0)
         return super().fit(train_batches)
 
@@ -162,21 +201,31 @@ class DistributedTrainer(Trainer):
         if rows > 0:
             loss = self.loss_fn(self.model, move_to_device(shard, self.device))
             self._check_loss(loss, epoch, index)
-            loss.backward()
+            (loss * weight).backward()
             local = loss.detach() * weight
         else:  # fewer rows than ranks: this rank contributes nothing but must join the all-reduce
             local = torch.zeros((), device=self.device)
-        self._sum_gradients(weight)
+        self._sum_gradients()
         if self.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self.optimizer.step()
-        for buffer in self.model.buffers():  # e.g. batch-norm running statistics: rank 0's, as DDP does
+        for buffer in self._dense_buffers():  # e.g. batch-norm running statistics: rank 0's, as DDP does
             dist.broadcast(buffer, src=0)
         return local
 
-    def _sum_gradients(self, weight: float) -> None:
-        """grad <- sum over ranks of (rows_r / rows) grad_r, one flat all-reduce per dtype."""
-        params = [p for p in self.model.parameters() if p.requires_grad]
+    def _replicated_parameters(self) -> list[torch.Tensor]:
+        return [p for p in self.model.parameters() if not getattr(p, "sharded", False)]
+
+    def _dense_buffers(self) -> list[torch.Tensor]:
+        """Buffers to keep equal across ranks; sparse ones (e.g. a graph's adjacency) are input data,
+        built alike on every rank, and are not sent."""
+        return [b for b in self.model.buffers() if b.layout == torch.strided]
+
+    def _sum_gradients(self) -> None:
+        """grad <- sum over ranks of the gradients of (rows_r / rows) loss_r, one flat all-reduce per
+        dtype; sharded parameters (:class:`~graphrec.train.sharded_embedding.ShardedEmbedding`) are
+        summed by their own backward."""
+        params = [p for p in self.model.parameters() if p.requires_grad and not getattr(p, "sharded", False)]
         for p in params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
@@ -184,7 +233,7 @@ class DistributedTrainer(Trainer):
         for p in params:
             by_dtype.setdefault(p.grad.dtype, []).append(p.grad)
         for grads in by_dtype.values():
-            flat = _flatten_dense_tensors(grads).mul_(weight)
+            flat = _flatten_dense_tensors(grads)
             dist.all_reduce(flat, op=dist.ReduceOp.SUM)
             for grad, reduced in zip(grads, _unflatten_dense_tensors(flat, grads)):
                 grad.copy_(reduced)
@@ -194,7 +243,8 @@ class DistributedTrainer(Trainer):
         return losses
 
     def evaluate(self) -> dict[str, float]:
-        metrics: list[Any] = [super().evaluate() if self.rank == 0 else None]
+        run_here = self.rank == 0 or self.collective_eval
+        metrics: list[Any] = [super().evaluate() if run_here else None]
         dist.broadcast_object_list(metrics, src=0)
         return metrics[0]
 
