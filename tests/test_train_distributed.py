@@ -245,3 +245,32 @@ def test_shard_embeddings_needs_distributed_mf():
     data = make_latent_factor_interactions(n_users=20, n_items=10, mean_interactions=3, random_state=0)
     with pytest.raises(ValueError, match="shard_embeddings"):
         DirectAU(epochs=1, shard_embeddings=True).fit(data.user_items)
+
+
+def _ctr_worker(rank: int, world: int, port: int, out: str) -> None:
+    from graphrec.ctr import CTRClassifier
+    from graphrec.datasets.generators import make_ctr
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        X, y = make_ctr(n_rows=1500, random_state=0).split("train")
+        est = CTRClassifier("deepfm", hidden=(16,), batch_size=250, max_epochs=3, random_state=0,
+                            distributed=True).fit(X, y)
+        torch.save({"p": est.predict_proba(X)[:, 1]}, f"{out}/ctr{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ctr_classifier_on_two_processes_follows_one(tmp_path):
+    import numpy as np
+
+    from graphrec.ctr import CTRClassifier
+    from graphrec.datasets.generators import make_ctr
+
+    mp.spawn(_ctr_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    X, y = make_ctr(n_rows=1500, random_state=0).split("train")
+    single = CTRClassifier("deepfm", hidden=(16,), batch_size=250, max_epochs=3, random_state=0).fit(X, y)
+    for rank in range(2):
+        got = torch.load(tmp_path / f"ctr{rank}.pt", weights_only=False)["p"]
+        np.testing.assert_allclose(got, single.predict_proba(X)[:, 1], rtol=1e-4, atol=1e-5)

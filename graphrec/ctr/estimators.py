@@ -44,6 +44,8 @@ def check_labels01(y: Any, n: int, name: str = "y") -> np.ndarray:
 class _CTRBase(GraphrecEstimator):
     """Shared fit/predict plumbing of the CTR estimators (not public)."""
 
+    distributed = False  # CTRClassifier's parameter; the searches (OptFS, DNIS) run in one process
+
     def _check_common(self) -> None:
         check_choice(self.backbone, "backbone", BACKBONES)
         check_int(self.embed_dim, "embed_dim", low=1)
@@ -60,6 +62,8 @@ class _CTRBase(GraphrecEstimator):
         if check_float(self.valid_fraction, "valid_fraction", low=0.0, high=1.0, low_open=True) == 1.0:
             raise ValueError("valid_fraction must be in (0, 1), got 1.0")
         self._device = check_device(self.device)
+        if not isinstance(self.distributed, bool):
+            raise TypeError(f"distributed must be a bool, got {type(self.distributed).__name__}")
 
     # ------------------------------------------------------------------ data
     def _prepare(self, X: pd.DataFrame, y: Any, eval_set: tuple | None) -> tuple[torch.Tensor, ...]:
@@ -131,7 +135,13 @@ class _CTRBase(GraphrecEstimator):
                 return batches(epoch, generator)
             return tensor_batches(x, y, batch_size=int(self.batch_size), generator=generator)
 
-        trainer = Trainer(
+        trainer_cls = Trainer
+        if self.distributed:
+            from graphrec.train.distributed import DistributedTrainer, init_process_group
+
+            init_process_group()
+            trainer_cls = DistributedTrainer
+        trainer = trainer_cls(
             net, torch.optim.Adam(params, lr=float(self.lr)), loss_fn or bce, max_epochs=max_epochs,
             device=self._device, eval_fn=lambda m: self._valid_scores(m, xv, yv),
             monitor="valid_auc" if early_stop else None, mode="max",
@@ -195,6 +205,10 @@ class CTRClassifier(_CTRBase):
         Share of ``X`` held out for early stopping when ``fit`` gets no ``eval_set``.
     device, random_state, verbose
         As everywhere in graphrec.
+    distributed : bool, default=False
+        Train on every rank of an initialised ``torch.distributed`` group (e.g. under ``torchrun``):
+        each rank takes a slice of every batch (:class:`graphrec.train.DistributedTrainer`); without
+        dropout the weights equal the one-process run's up to floating-point order.
 
     Attributes
     ----------
@@ -224,7 +238,7 @@ class CTRClassifier(_CTRBase):
                  max_epochs: int = 20, patience: int | None = 2, min_count: int = 1,
                  categorical: list[str] | None = None, numeric: list[str] | None = None,
                  valid_fraction: float = 0.1, device: Any = "cpu", random_state: Any = None,
-                 verbose: bool | int = False) -> None:
+                 verbose: bool | int = False, distributed: bool = False) -> None:
         self.backbone = backbone
         self.embed_dim = embed_dim
         self.hidden = hidden
@@ -241,6 +255,7 @@ class CTRClassifier(_CTRBase):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.distributed = distributed
 
     def fit(self, X: pd.DataFrame, y: Any, eval_set: tuple[pd.DataFrame, Any] | None = None) -> "CTRClassifier":
         """Fit on ``X`` (n_rows, n_fields) and 0/1 labels ``y`` (n_rows,); early-stop on ``eval_set``."""
