@@ -136,6 +136,22 @@ def test_orthogonality_penalty_keeps_principal_subspace():
     assert _train_residual(0.0)[3] > 0.1  # without the penalty the principal subspace drifts
 
 
+def test_project_residual_keeps_principal_triplets_exact():
+    torch.manual_seed(0)
+    base = nn.Linear(16, 12).double()
+    layer = SVDResidualLinear(base, 3)
+    with torch.no_grad():  # a residual that leaks into the principal subspaces
+        layer.u_residual.add_(0.3 * torch.randn_like(layer.u_residual))
+        layer.v_residual.add_(0.3 * torch.randn_like(layer.v_residual))
+    u, s, vt = np.linalg.svd(base.weight.detach().numpy())
+    u, s, v = torch.from_numpy(u[:, :9]), torch.from_numpy(s[:9]), torch.from_numpy(vt[:9].T)
+    assert not torch.allclose(layer.weight.detach() @ v, u * s, atol=1e-3)
+    layer.project_residual_()
+    w = layer.weight.detach()
+    torch.testing.assert_close(w @ v, u * s, rtol=0, atol=1e-12)
+    torch.testing.assert_close(w.T @ u, v * s, rtol=0, atol=1e-12)
+
+
 def test_apply_svd_residual_freezes_everything_else():
     model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3))
     names = apply_svd_residual(model, 1, target=lambda name, mod: mod.out_features == 8)

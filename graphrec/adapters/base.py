@@ -24,6 +24,8 @@ class AdapterLayer(nn.Module):
 
     weight: torch.Tensor
     bias: torch.Tensor | None
+    #: the plain layer type :meth:`to_plain` returns (adapters on convolutions override it)
+    plain_type: type[nn.Module] = nn.Linear
 
     def merged_weight(self) -> torch.Tensor:
         """The dense adapted weight, shape (d_out, d_in)."""
@@ -44,6 +46,10 @@ class AdapterLayer(nn.Module):
             out.bias.copy_(b.detach())
         return out
 
+    def to_plain(self) -> nn.Module:
+        """The plain :attr:`plain_type` layer this adapter merges into (:meth:`to_linear` by default)."""
+        return self.to_linear()
+
 
 def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
     parent_name, _, child = name.rpartition(".")
@@ -55,16 +61,20 @@ def wrap(
     model: nn.Module,
     adapter: Callable[[nn.Linear], AdapterLayer],
     target: Callable[[str, nn.Linear], bool] | None = None,
+    *,
+    layer_type: type[nn.Module] | tuple[type[nn.Module], ...] = nn.Linear,
 ) -> list[str]:
     """Replace (in place) each ``nn.Linear`` of ``model`` selected by ``target(name, module)`` with
     ``adapter(module)``, freeze every parameter outside the adapters, and return the replaced names.
 
     ``adapter`` is e.g. ``functools.partial(DoRALinear, rank=8)``; ``target`` defaults to all linear
-    layers. Raises ``ValueError`` if nothing matched.
+    layers. ``layer_type`` selects another kind of layer (e.g. ``nn.Conv2d`` for
+    :class:`~graphrec.adapters.flora.FLoRAConv2d`). Raises ``ValueError`` if nothing matched.
     """
-    names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and (target is None or target(n, m))]
+    names = [n for n, m in model.named_modules() if isinstance(m, layer_type) and (target is None or target(n, m))]
     if not names:
-        raise ValueError("target matched no nn.Linear layer of model")
+        types = layer_type if isinstance(layer_type, tuple) else (layer_type,)
+        raise ValueError(f"target matched no {' / '.join('nn.' + t.__name__ for t in types)} layer of model")
     for p in model.parameters():
         p.requires_grad_(False)
     for name in names:
@@ -76,19 +86,21 @@ def wrap(
 
 
 def merge(model: nn.Module) -> dict[str, AdapterLayer]:
-    """Replace (in place) every :class:`AdapterLayer` of ``model`` with its plain ``nn.Linear``
-    (:meth:`AdapterLayer.to_linear`); return the adapters by name, for :func:`unmerge`."""
+    """Replace (in place) every :class:`AdapterLayer` of ``model`` with its plain layer (``nn.Linear``,
+    or the adapter's :attr:`~AdapterLayer.plain_type`, via :meth:`AdapterLayer.to_plain`); return the
+    adapters by name, for :func:`unmerge`."""
     adapters = {n: m for n, m in model.named_modules() if isinstance(m, AdapterLayer)}
     if not adapters:
         raise ValueError("model has no AdapterLayer to merge")
     for name, layer in adapters.items():
-        _set_submodule(model, name, layer.to_linear())
+        _set_submodule(model, name, layer.to_plain())
     return adapters
 
 
 def unmerge(model: nn.Module, adapters: dict[str, AdapterLayer]) -> None:
     """Put the adapters returned by :func:`merge` back into ``model`` (in place)."""
     for name, layer in adapters.items():
-        if not isinstance(model.get_submodule(name), nn.Linear):
-            raise ValueError(f"module {name!r} of model is not the merged nn.Linear; cannot unmerge")
+        if not isinstance(model.get_submodule(name), layer.plain_type):
+            plain = layer.plain_type.__name__
+            raise ValueError(f"module {name!r} of model is not the merged nn.{plain}; cannot unmerge")
         _set_submodule(model, name, layer)

@@ -72,6 +72,17 @@ class SVDResidualLinear(AdapterLayer):
         v = torch.cat([self.v_main, self.v_residual], 1)
         return orthogonality_error(u) + orthogonality_error(v)
 
+    @torch.no_grad()
+    def project_residual_(self) -> None:
+        """Remove (in place) from ``U_res`` and ``V_res`` their components in ``span(U_r)`` and ``span(V_r)``.
+
+        A hard version of :meth:`orthogonality_loss`'s cross terms, to call after each optimiser step:
+        afterwards ``W' V_r = U_r Σ_r`` and ``W'^T U_r = V_r Σ_r``, so the frozen principal singular
+        triplets are exactly (to rounding) singular triplets of the trained weight.
+        """
+        self.u_residual.sub_(self.u_main @ (self.u_main.T @ self.u_residual))
+        self.v_residual.sub_(self.v_main @ (self.v_main.T @ self.v_residual))
+
     def norm_preservation_loss(self) -> torch.Tensor:
         """``| ||W'||_F^2 - ||W||_F^2 |`` against the weight at construction (0-d)."""
         return torch.abs((self.weight**2).sum() - self.initial_sq_norm)

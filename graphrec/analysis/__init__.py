@@ -1,2 +1,20 @@
 """Measurements of learned representations and data on the shared core: subspace overlaps, neuron
 matching, alignment of embedding spaces, intrinsic dimension, sampling bounds, data selection."""
+from graphrec.analysis.alignment import CCAAligner, match_accuracy, procrustes_align, retrieval_topk
+from graphrec.analysis.factorisation import (
+    FactorisationScores, concept_means, concept_rank, cross_concept_orthogonality, factor_subspace_overlap,
+    factorisation_scores, heldout_composition_error, linear_factorization_r2, min_dim_for_composition,
+)
+from graphrec.analysis.intrinsic_dim import (
+    DenseProjection, FastfoodProjection, IntrinsicDimension, IntrinsicDimensionResult, RandomSubspaceModel, fwht,
+    intrinsic_dimension,
+)
+from graphrec.analysis.isoclip import inter_modal_operator, iso_projectors, map_at_r, spectral_band_projectors
+from graphrec.analysis.matching import (
+    SparsePrediction, bipartite_match, mean_matched_correlation, semi_match, sparse_prediction, spectral_unit_groups,
+    unit_correlation,
+)
+from graphrec.analysis.safety import (
+    SubspaceOverlap, energy_basis, fine_tuning_overlaps, mode_subspace_overlap, mso_random_baseline, project_update,
+    subspace_overlap, update_diagnostics,
+)
