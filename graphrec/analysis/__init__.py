@@ -1,6 +1,11 @@
 """Measurements of learned representations and data on the shared core: subspace overlaps, neuron
 matching, alignment of embedding spaces, intrinsic dimension, sampling bounds, data selection."""
 from graphrec.analysis.alignment import CCAAligner, match_accuracy, procrustes_align, retrieval_topk
+from graphrec.analysis.gist import GISTSelector, gradient_subspace, per_example_gradients
+from graphrec.analysis.interaction_rank import (
+    attention_scores, heads_needed, interaction_rank, interaction_spectrum, lag_gradient_norms, mixing_apply,
+    multihead_mixing_tensor, realize_with_heads, semiseparable_rank, ssm_apply, ssm_lag_operators, ssm_mixing_tensor,
+)
 from graphrec.analysis.factorisation import (
     FactorisationScores, concept_means, concept_rank, cross_concept_orthogonality, factor_subspace_overlap,
     factorisation_scores, heldout_composition_error, linear_factorization_r2, min_dim_for_composition,
@@ -14,7 +19,15 @@ from graphrec.analysis.matching import (
     SparsePrediction, bipartite_match, mean_matched_correlation, semi_match, sparse_prediction, spectral_unit_groups,
     unit_correlation,
 )
+from graphrec.analysis.pac import (
+    InvariantRepresentation, LinearSEM, PretrainedFactorRegressor, approx_invariance_gap, bayes_risk,
+    environment_moments, environment_predictor, invariance_sample_size, make_factor_regression, make_linear_sem,
+    pac_invariance_curve,
+)
 from graphrec.analysis.safety import (
     SubspaceOverlap, energy_basis, fine_tuning_overlaps, mode_subspace_overlap, mso_random_baseline, project_update,
     subspace_overlap, update_diagnostics,
+)
+from graphrec.analysis.sensitivity import (
+    SCHEMES, lp_distortion, root_leverage_scores, sample_complexity, subspace_distortion, total_sensitivity_bound,
 )

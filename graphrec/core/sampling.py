@@ -6,8 +6,8 @@ the scores sum to ``rank(A)``. Sampling keeps row ``i`` with probability ``q_i =
 and weight ``1 / q_i``, so ``sum_kept w_i |a_i^T x|^p`` is an unbiased estimate of ``||Ax||_p^p``.
 
 References: M. W. Mahoney, "Randomized algorithms for matrices and data", Found. Trends Mach. Learn.
-3(2), 2011 (leverage scores); A. Padmanabhan, D. P. Woodruff, Q. Zhang, "Sharper bounds for ℓp
-sensitivity sampling", ICML 2023.
+3(2), 2011 (leverage scores); D. P. Woodruff, T. Yasuda, "Sharper bounds for ℓp sensitivity
+sampling", ICML 2023.
 """
 from __future__ import annotations
 

@@ -1,3 +1,11 @@
 """Model papers built on the shared core: Grassmann-flow sequence layers, sparse subspace variational
 inference, subspace-pruned mixtures of experts, task-vector merging masks, sparse-dictionary layer
 compression and Koopman representations."""
+from graphrec.models.concrete_merging import (
+    ConcreteMask, ConcreteTaskArithmetic, make_merging_tasks, merge_task_vectors, prediction_entropy, task_arithmetic,
+    task_vectors,
+)
+from graphrec.models.cospadi import (
+    SparseDictLinear, calibrated_sparse_dictionary, calibrated_truncated_svd, calibration_whitener, compress_linear,
+    compression_budget, ksvd, omp, svd_rank_for_budget,
+)
