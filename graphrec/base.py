@@ -74,4 +74,4 @@ def registered_estimators() -> dict[str, EstimatorSpec]:
 
 
 # Subpackages that register estimators; each method issue appends its module here.
-_ESTIMATOR_MODULES: list[str] = ["graphrec.cluster", "graphrec.pe.encoder", "graphrec.kg.estimators", "graphrec.ctr", "graphrec.recsys", "graphrec.tensor", "graphrec.analysis.alignment", "graphrec.analysis.intrinsic_dim", "graphrec.analysis.gist", "graphrec.analysis.pac", "graphrec.models.concrete_merging"]
+_ESTIMATOR_MODULES: list[str] = ["graphrec.cluster", "graphrec.pe.encoder", "graphrec.kg.estimators", "graphrec.ctr", "graphrec.recsys", "graphrec.tensor", "graphrec.analysis.alignment", "graphrec.analysis.intrinsic_dim", "graphrec.analysis.gist", "graphrec.analysis.pac", "graphrec.models.concrete_merging", "graphrec.subspace.grassmann_class", "graphrec.subspace.dynamic", "graphrec.subspace.hydra", "graphrec.subspace.franca", "graphrec.subspace.hyperbolic_discovery"]
