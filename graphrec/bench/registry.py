@@ -31,7 +31,7 @@ class Task:
 _TASKS: dict[str, Task] = {}
 
 # Modules that register tasks, methods and datasets; a method issue appends its module here.
-_TASK_MODULES = ["graphrec.bench.tasks.cluster", "graphrec.bench.tasks.graph_regression", "graphrec.bench.tasks.kg", "graphrec.bench.tasks.ctr", "graphrec.bench.tasks.recsys", "graphrec.bench.tasks.tensor"]
+_TASK_MODULES = ["graphrec.bench.tasks.cluster", "graphrec.bench.tasks.graph_regression", "graphrec.bench.tasks.kg", "graphrec.bench.tasks.ctr", "graphrec.bench.tasks.recsys", "graphrec.bench.tasks.tensor", "graphrec.bench.tasks.subspace"]
 
 
 def register_task(name: str, description: str, metrics: list[str], *, default_method: str, default_dataset: str) -> Task:

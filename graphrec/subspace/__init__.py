@@ -1,4 +1,10 @@
 """Subspace clustering and subspace representation learning on the shared core (:mod:`graphrec.core`)."""
+from graphrec.subspace.anomaly import SubspaceAD
+from graphrec.subspace.concat_svd import ErrorConstrainedMatrixClustering, concat_error, concat_error_bounds
+from graphrec.subspace.deep_sc import (
+    DeepSubspaceClustering, LSRSubspaceClustering, RelativeErrorStopper, affinity_spectral_clustering,
+    keep_topk_per_column, layerwise_self_expression_loss, lsr_coefficients, structured_l1,
+)
 from graphrec.subspace.diffusion import DiffusionSubspaceClustering, MoLRGDenoiser, molrg_denoiser, molrg_posterior
 from graphrec.subspace.dynamic import (
     DynamicSubspaceLearners, PlateauGrowth, SpatialAttentionGate, margin_loss, split_newest, taylor_scores,
@@ -6,6 +12,7 @@ from graphrec.subspace.dynamic import (
 from graphrec.subspace.franca import RASA, MatryoshkaClusterHead, MatryoshkaClustering, nested_cluster_loss, sinkhorn_targets
 from graphrec.subspace.grassmann_class import GrassmannClassHead, GrassmannClassifier, GrassmannSGD
 from graphrec.subspace.kdiff import KDiffusion, k_target, optimal_k, to_x_eps, twonn_dimension
+from graphrec.subspace.mlc import MLC, mlc_loss, tcr_loss
 from graphrec.subspace.msenet import MSENet
 from graphrec.subspace.hydra import PairGate, SimLAP, gated_multipositive_info_nce
 from graphrec.subspace.hyperbolic_discovery import (
