@@ -26,3 +26,18 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     """Processed caches and downloads go to a per-session temp folder, never to ~/.cache or the share."""
     cache = tmp_path_factory.getbasetemp() / "graphrec-cache"
     monkeypatch.setattr("graphrec._config.DEFAULT_DATA_HOME", cache)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op and one BLAS thread for a module of small models: on a shared 2-core machine the
+    second thread only adds OpenMP waits. Restored afterwards. Use with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(before)

@@ -9,13 +9,7 @@ from graphrec.bench import get_task, run_bench
 from graphrec.cli import main
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """These models are small: one intra-op thread avoids OpenMP waits on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_kg_task_lists_both_methods_and_every_kg_dataset():

@@ -16,13 +16,7 @@ from graphrec.recsys.losses import alignment, bpr_loss, directau_loss, uniformit
 from graphrec.recsys.splits import split_counts
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small-batch CPU training is many times slower with OpenMP spinning on a shared 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---------------------------------------------------------------- losses

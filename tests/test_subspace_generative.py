@@ -24,13 +24,7 @@ from graphrec.subspace.xfactors import XFactors, gaussian_kl, make_factor_data
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """These models are tiny: intra-op threads only add synchronisation overhead on a loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ------------------------------------------------------------------ MoLRG closed form

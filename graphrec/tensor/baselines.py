@@ -180,32 +180,18 @@ class MaskedTuckerALS(GraphrecEstimator):
         return self.mean_ + Z @ self.core_.ravel()
 
 
-register_estimator(
-    "graphrec.tensor.MaskedCPALS",
-    EstimatorSpec(
-        factory=lambda: MaskedCPALS(rank=2, n_bins=5, n_iter=3, random_state=0),
-        make_input=lambda seed: (np.random.default_rng(seed).uniform(size=(40, 2)),
-                                 np.random.default_rng(seed + 1).standard_normal(40)),
-        output=lambda est, args: est.predict(args[0]),
-        bad_inputs={
-            "nan_values": lambda: (np.zeros((4, 2)), np.array([0.0, np.nan, 1.0, 2.0])),
-            "length_mismatch": lambda: (np.zeros((4, 2)), np.zeros(3)),
-        },
-        fitted_method="predict",
-    ),
-)
-
-register_estimator(
-    "graphrec.tensor.MaskedTuckerALS",
-    EstimatorSpec(
-        factory=lambda: MaskedTuckerALS(rank=2, n_bins=5, n_iter=3, random_state=0),
-        make_input=lambda seed: (np.random.default_rng(seed).uniform(size=(40, 2)),
-                                 np.random.default_rng(seed + 1).standard_normal(40)),
-        output=lambda est, args: est.predict(args[0]),
-        bad_inputs={
-            "nan_values": lambda: (np.zeros((4, 2)), np.array([0.0, np.nan, 1.0, 2.0])),
-            "length_mismatch": lambda: (np.zeros((4, 2)), np.zeros(3)),
-        },
-        fitted_method="predict",
-    ),
-)
+for _cls in (MaskedCPALS, MaskedTuckerALS):
+    register_estimator(
+        f"graphrec.tensor.{_cls.__name__}",
+        EstimatorSpec(
+            factory=lambda _cls=_cls: _cls(rank=2, n_bins=5, n_iter=3, random_state=0),
+            make_input=lambda seed: (np.random.default_rng(seed).uniform(size=(40, 2)),
+                                     np.random.default_rng(seed + 1).standard_normal(40)),
+            output=lambda est, args: est.predict(args[0]),
+            bad_inputs={
+                "nan_values": lambda: (np.zeros((4, 2)), np.array([0.0, np.nan, 1.0, 2.0])),
+                "length_mismatch": lambda: (np.zeros((4, 2)), np.zeros(3)),
+            },
+            fitted_method="predict",
+        ),
+    )
