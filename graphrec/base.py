@@ -30,6 +30,17 @@ class GraphrecEstimator(BaseEstimator):
     def _check_is_fitted(self) -> None:
         check_is_fitted(self)
 
+    def _check_fitted_input(self, X: Any, name: str = "X") -> Any:
+        """Check that the estimator is fitted and that ``X`` is a finite 2-D array with the
+        ``n_features_in_`` columns seen in ``fit``; return it as an ndarray (n, n_features_in_)."""
+        from graphrec.utils.validation import check_array
+
+        self._check_is_fitted()
+        X = check_array(X, name, ndim=2)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"{name} has {X.shape[1]} features, the model was fitted on {self.n_features_in_}")
+        return X
+
 
 @dataclass(frozen=True)
 class EstimatorSpec:

@@ -220,8 +220,7 @@ def _sharded_directau_worker(rank: int, world: int, port: int, out: str) -> None
         data = make_latent_factor_interactions(n_users=80, n_items=50, mean_interactions=8, random_state=0)
         est = DirectAU(factors=8, batch_size=61, epochs=3, random_state=0, distributed=True,
                        shard_embeddings=True).fit(data.user_items)
-        torch.save({"u": est.user_factors_, "i": est.item_factors_,
-                    "local": est.train_result_ is not None}, f"{out}/{world}_{rank}.pt")
+        torch.save({"u": est.user_factors_, "i": est.item_factors_}, f"{out}/{world}_{rank}.pt")
     finally:
         dist.destroy_process_group()
 

@@ -269,10 +269,7 @@ class InvariantRepresentation(GraphrecEstimator):
 
     def predict(self, X: Any) -> np.ndarray:  # noqa: N803
         """``(Φ x)^T coef`` for ``X`` ``(n, d)`` (features centred by the caller's convention)."""
-        self._check_is_fitted()
-        x = check_array(X, "X", ndim=2)
-        if x.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {x.shape[1]} features, expected {self.n_features_in_}")
+        x = self._check_fitted_input(X)
         return x[:, self.support_] @ self.coef_
 
 
@@ -457,10 +454,7 @@ class PretrainedFactorRegressor(GraphrecEstimator):
 
     def transform(self, X: Any) -> np.ndarray:  # noqa: N803
         """Posterior means ``E[z | x]`` ``(n, k)``."""
-        self._check_is_fitted()
-        x = check_array(X, "X", ndim=2)
-        if x.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {x.shape[1]} features, expected {self.n_features_in_}")
+        x = self._check_fitted_input(X)
         w = self.components_
         m = w.T @ w + max(self.noise_variance_, 1e-12) * np.eye(w.shape[1])
         return np.linalg.solve(m, w.T @ (x - self.mean_).T).T

@@ -19,7 +19,7 @@ from graphrec.base import GraphrecEstimator
 from graphrec.ctr.backbones import BACKBONES, CTRNet
 from graphrec.ctr.schema import CTRSchema
 from graphrec.metrics import log_loss, roc_auc
-from graphrec.train import Trainer, tensor_batches
+from graphrec.train import DistributedTrainer, Trainer, init_process_group, tensor_batches
 from graphrec.train.rng import isolated_rng
 from graphrec.utils.validation import check_choice, check_device, check_float, check_int, check_random_state
 
@@ -137,8 +137,6 @@ class _CTRBase(GraphrecEstimator):
 
         trainer_cls = Trainer
         if self.distributed:
-            from graphrec.train.distributed import DistributedTrainer, init_process_group
-
             init_process_group()
             trainer_cls = DistributedTrainer
         trainer = trainer_cls(

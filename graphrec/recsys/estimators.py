@@ -178,8 +178,7 @@ class _TorchRecommender(_FactorRecommender):
     def fit(self, user_items: Any) -> _TorchRecommender:
         """Train on ``user_items`` (sparse (n_users, n_items) or Interactions); returns ``self``."""
         from graphrec.metrics import evaluate_full_ranking
-        from graphrec.train import Trainer, tensor_batches
-        from graphrec.train.distributed import DistributedTrainer, init_process_group
+        from graphrec.train import DistributedTrainer, Trainer, init_process_group, tensor_batches
 
         self._validate()
         world = init_process_group()[1] if self.distributed else 1

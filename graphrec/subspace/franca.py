@@ -256,10 +256,7 @@ class MatryoshkaClustering(ClusterMixin, TransformerMixin, GraphrecEstimator):
         return self
 
     def _embed(self, X: Any) -> torch.Tensor:
-        self._check_is_fitted()
-        X = check_array(X, "X", ndim=2)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, the model was fitted on {self.n_features_in_}")
+        X = self._check_fitted_input(X)
         p = next(self.model_.parameters())
         with torch.no_grad():
             return self.model_.backbone(torch.as_tensor((X - self.mean_) / self.scale_, dtype=p.dtype, device=p.device))

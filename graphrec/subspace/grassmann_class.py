@@ -297,10 +297,7 @@ class GrassmannClassifier(ClassifierMixin, GraphrecEstimator):
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits ``(n, C)`` of the rows of ``X``."""
-        self._check_is_fitted()
-        X = check_array(X, "X", ndim=2)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, the model was fitted on {self.n_features_in_}")
+        X = self._check_fitted_input(X)
         param = next(self.network_.parameters())
         with torch.no_grad():
             out = self.network_(torch.as_tensor(X, dtype=param.dtype, device=param.device))

@@ -264,10 +264,7 @@ class SimLAP(TransformerMixin, GraphrecEstimator):
 
     def transform(self, X: Any) -> np.ndarray:
         """Ungated representation ``(n, dim)`` of the rows of ``X``."""
-        self._check_is_fitted()
-        X = check_array(X, "X", ndim=2)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, the model was fitted on {self.n_features_in_}")
+        X = self._check_fitted_input(X)
         p = next(self.model_.parameters())
         with torch.no_grad():
             return self.model_.projector(torch.as_tensor(X, dtype=p.dtype, device=p.device)).double().cpu().numpy()

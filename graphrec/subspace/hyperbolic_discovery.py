@@ -346,10 +346,7 @@ class HyperbolicCategoryDiscovery(ClusterMixin, GraphrecEstimator):
 
     def transform(self, X: Any) -> np.ndarray:
         """Clustering embedding ``(n, dim)`` of new rows (tangent space or unit sphere)."""
-        self._check_is_fitted()
-        X = check_array(X, "X", ndim=2)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, the model was fitted on {self.n_features_in_}")
+        X = self._check_fitted_input(X)
         return self._embed(X)
 
 

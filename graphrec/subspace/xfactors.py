@@ -240,10 +240,7 @@ class XFactors(TransformerMixin, GraphrecEstimator):
         return self
 
     def _encode(self, X: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        self._check_is_fitted()
-        X = check_array(X, "X", ndim=2)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, the model was fitted on {self.n_features_in_}")
+        X = self._check_fitted_input(X)
         with torch.no_grad():
             mu_s, _, mu_t, _ = self.net_.encode(torch.as_tensor(X, dtype=torch.float32))
         return mu_s, mu_t

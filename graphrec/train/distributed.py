@@ -33,7 +33,9 @@ from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 from graphrec.train.batching import move_to_device
 from graphrec.train.trainer import Trainer, TrainResult
 
-__all__ = ["DistributedTrainer", "gather_rows", "init_process_group", "shard_batch", "shard_bounds"]
+__all__ = [
+    "DistributedTrainer", "gather_padded", "gather_rows", "init_process_group", "row_counts", "shard_batch", "shard_bounds",
+]
 
 
 def init_process_group(backend: str | None = None) -> tuple[int, int]:
@@ -118,6 +120,24 @@ def shard_batch(batch: Any, rank: int, world_size: int) -> tuple[Any, int, int]:
     return _slice(batch, start, stop), stop - start, total
 
 
+def row_counts(n: int, device: torch.device | str = "cpu") -> list[int]:
+    """Every rank's row count ``n``, in rank order (one all-gather)."""
+    size = torch.tensor([n], device=device)
+    sizes = [torch.zeros_like(size) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, size)
+    return [int(s) for s in sizes]
+
+
+def gather_padded(x: torch.Tensor, counts: list[int]) -> torch.Tensor:
+    """All ranks' ``x`` (first dimension ``counts[r]`` on rank ``r``) concatenated in rank order,
+    through one all-gather of copies padded to ``max(counts)`` rows; no gradient."""
+    padded = torch.zeros((max(counts), *x.shape[1:]), dtype=x.dtype, device=x.device)
+    padded[: x.shape[0]] = x
+    parts = [torch.empty_like(padded) for _ in counts]
+    dist.all_gather(parts, padded)
+    return torch.cat([p[:c] for p, c in zip(parts, counts)])
+
+
 def gather_rows(z: torch.Tensor) -> tuple[torch.Tensor, float]:
     """Every rank's rows of ``z`` stacked in rank order, for losses over pairs of a whole batch.
 
@@ -134,20 +154,12 @@ def gather_rows(z: torch.Tensor) -> tuple[torch.Tensor, float]:
     term ``f(full)`` enters the loss as ``f.detach() + (f - f.detach()) / share``: its value is
     unchanged and the summed gradients equal those of ``f`` on the whole batch in one process.
     """
-    world = dist.get_world_size()
-    size = torch.tensor([z.shape[0]], device=z.device)
-    sizes = [torch.zeros_like(size) for _ in range(world)]
-    dist.all_gather(sizes, size)
-    counts = [int(s) for s in sizes]
+    counts = row_counts(z.shape[0], z.device)
     if min(counts) == 0:
         raise ValueError(f"gather_rows needs rows on every rank, got shard sizes {counts}")
-    padded = torch.zeros((max(counts), *z.shape[1:]), dtype=z.dtype, device=z.device)
-    padded[: z.shape[0]] = z.detach()
-    parts = [torch.empty_like(padded) for _ in range(world)]
-    dist.all_gather(parts, padded)
-    rank = dist.get_rank()
-    pieces = [z if r == rank else parts[r][: counts[r]] for r in range(world)]
-    return torch.cat(pieces), z.shape[0] / sum(counts)
+    full = gather_padded(z.detach(), counts)
+    start = sum(counts[: dist.get_rank()])
+    return torch.cat([full[:start], z, full[start + z.shape[0]:]]), z.shape[0] / sum(counts)
 
 
 class DistributedTrainer(Trainer):

@@ -29,7 +29,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from graphrec.train.distributed import shard_bounds
+from graphrec.train.distributed import gather_padded, row_counts, shard_bounds
 from graphrec.utils.validation import check_float, check_int
 
 __all__ = ["ShardedEmbedding"]
@@ -37,23 +37,11 @@ __all__ = ["ShardedEmbedding"]
 _BLOCK = 4096
 
 
-def _gather_padded(x: torch.Tensor, counts: list[int]) -> torch.Tensor:
-    """All ranks' ``x`` (first dimension ``counts[r]``) concatenated in rank order."""
-    padded = torch.zeros((max(counts), *x.shape[1:]), dtype=x.dtype, device=x.device)
-    padded[: x.shape[0]] = x
-    parts = [torch.empty_like(padded) for _ in counts]
-    dist.all_gather(parts, padded)
-    return torch.cat([p[:c] for p, c in zip(parts, counts)])
-
-
 class _ShardedLookup(torch.autograd.Function):
     @staticmethod
     def forward(ctx, ids: torch.Tensor, weight: torch.Tensor, start: int) -> torch.Tensor:  # type: ignore[override]
-        size = torch.tensor([ids.shape[0]], device=ids.device)
-        sizes = [torch.zeros_like(size) for _ in range(dist.get_world_size())]
-        dist.all_gather(sizes, size)
-        counts = [int(s) for s in sizes]
-        all_ids = _gather_padded(ids, counts)
+        counts = row_counts(ids.shape[0], ids.device)
+        all_ids = gather_padded(ids, counts)
         local = all_ids - start
         mine = (local >= 0) & (local < weight.shape[0])
         block = torch.zeros((all_ids.shape[0], weight.shape[1]), dtype=weight.dtype, device=weight.device)
@@ -68,7 +56,7 @@ class _ShardedLookup(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         local, mine = ctx.saved_tensors
-        grads = _gather_padded(grad_out.contiguous(), ctx.counts)
+        grads = gather_padded(grad_out.contiguous(), ctx.counts)
         grad_weight = torch.zeros((ctx.rows, grads.shape[1]), dtype=grads.dtype, device=grads.device)
         grad_weight.index_add_(0, local[mine], grads[mine])
         return None, grad_weight, None
@@ -137,7 +125,7 @@ class ShardedEmbedding(nn.Module):
     def full_weight(self) -> torch.Tensor:
         """The whole (num_embeddings, embedding_dim) table on every rank (no gradient); collective."""
         counts = [shard_bounds(self.num_embeddings, r, dist.get_world_size()) for r in range(dist.get_world_size())]
-        return _gather_padded(self.weight.detach(), [stop - start for start, stop in counts])
+        return gather_padded(self.weight.detach(), [stop - start for start, stop in counts])
 
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}, rows=[{self.start}, {self.stop})"
