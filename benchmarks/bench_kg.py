@@ -116,8 +116,8 @@ def wn18rr(args: argparse.Namespace) -> None:
                             "official_h100_s_per_epoch": 14.0}
         print("epoch seconds:", [round(s, 3) for s in seconds], flush=True)
     total = args.epochs
-    last = Path(args.checkpoint_dir) / "last.pt"
-    if args.epochs_this_call and last.exists():
+    last = Path(args.checkpoint_dir or ".") / "last.pt"
+    if args.epochs_this_call and args.checkpoint_dir and last.exists():
         from graphrec.train import load_checkpoint
 
         total = min(total, int(load_checkpoint(last)["epochs_done"]) + args.epochs_this_call)
@@ -125,7 +125,8 @@ def wn18rr(args: argparse.Namespace) -> None:
         total = min(total, args.epochs_this_call)
     start = time.perf_counter()
     est = cls.from_preset(args.dataset, max_epochs=total, eval_every=args.eval_every, random_state=0,
-                          device=args.device, checkpoint_dir=args.checkpoint_dir, verbose=True).fit(kg)
+                          device=args.device, checkpoint_dir=args.checkpoint_dir or None, max_seconds=args.max_seconds,
+                          verbose=True).fit(kg)
     result["train"] = {"epochs_done": est.n_epochs_, "best_epoch": est.best_epoch_,
                        "wall_s_this_call": time.perf_counter() - start,
                        "valid_mrr": [(h["epoch"], h["valid_mrr"]) for h in est.history_ if "valid_mrr" in h]}
@@ -151,9 +152,11 @@ def main() -> None:
     p.add_argument("--device", default="cuda")
     p.add_argument("--epochs", type=int, default=500, help="total epochs, restored ones included")
     p.add_argument("--eval-every", type=int, default=10)
-    p.add_argument("--checkpoint-dir", default="runs/kg_wn18rr")
+    p.add_argument("--checkpoint-dir", default="runs/kg_wn18rr", help="'' for none (no resume)")
     p.add_argument("--epochs-this-call", type=int, default=0,
                    help="stop after this many more epochs than the checkpoint holds (0: run to --epochs)")
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="wall-time budget of the training call (ends normally: test at the best valid epoch)")
     p.add_argument("--time-epochs", type=int, default=0, help="first time this many epochs without checkpoints")
     p.set_defaults(func=wn18rr)
     args = parser.parse_args()

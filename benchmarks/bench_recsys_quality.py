@@ -29,6 +29,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--max-seconds", type=float, default=None, help="wall-time budget of each fit")
+    parser.add_argument("--out", default=None, help="results path without suffix "
+                        "(default benchmarks/results/recsys_quality_<dataset>[_<device>])")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data = load(args.dataset)
@@ -38,12 +42,14 @@ def main() -> None:
         train, test = split.splits["train"], split.splits["test"]
         seen = (train + split.splits["valid"]).tocsr()
         t0, c0 = time.time(), time.process_time()
-        model = DirectAU(epochs=args.epochs, random_state=seed, **PRESETS[args.dataset]).fit(split)
+        model = DirectAU(epochs=args.epochs, random_state=seed, device=args.device, max_seconds=args.max_seconds,
+                         **PRESETS[args.dataset]).fit(split)
         wall, cpu = time.time() - t0, time.process_time() - c0
         u, i = model.user_factors_, model.item_factors_
         metrics = evaluate_full_ranking(lambda b: u[b] @ i.T, seen, test, ks=(10, 20, 50))
         res = model.train_result_
-        rows.append({"seed": seed, "epochs_run": res.epochs_run, "best_epoch": res.best_epoch,
+        rows.append({"seed": seed, "device": args.device, "epochs_run": res.epochs_run, "best_epoch": res.best_epoch,
+                     "stopped_early": res.stopped_early, "stopped_by_time": res.stopped_by_time,
                      "best_valid_ndcg@20": res.best_score, "fit_wall_s": wall, "fit_cpu_s": cpu,
                      "trajectory": [(h.get("epoch"), h.get("ndcg@20")) for h in res.history if "ndcg@20" in h],
                      **{k: v for k, v in metrics.items() if k.split("@")[0] in ("recall", "ndcg", "hitrate")}})
@@ -52,7 +58,8 @@ def main() -> None:
 
 
 def _write(args: argparse.Namespace, rows: list[dict]) -> None:
-    path = Path(__file__).parent / "results" / f"recsys_quality_{args.dataset}"
+    tag = "" if args.device == "cpu" else "_" + args.device.split(":")[0]
+    path = Path(args.out) if args.out else Path(__file__).parent / "results" / f"recsys_quality_{args.dataset}{tag}"
     new_seeds = {r["seed"] for r in rows}
     if path.with_suffix(".json").exists():
         old = json.loads(path.with_suffix(".json").read_text())

@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--checkpoint-dir", required=True)
     parser.add_argument("--out", default="benchmarks/results/spe_zinc_gpu.jsonl")
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="stop starting epochs after this many seconds (the run ends normally and is recorded)")
     parser.add_argument("--limit", type=int, default=None, help="first N graphs of each split (smoke tests)")
     parser.add_argument("--warmup-fraction", type=float, default=0.002,
                         help="share of epochs with linear warm-up (official: 100 steps, about 1.3 of 1000 epochs)")
@@ -64,13 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     result = fit_graph_regressor(model, splits["train"], splits["val"], epochs=args.epochs, random_state=args.seed,
                                  warmup_fraction=args.warmup_fraction, device=args.device, checkpoint_dir=folder,
-                                 verbose=False)
+                                 max_seconds=args.max_seconds, verbose=False)
     record = {
         "method": args.method, "seed": args.seed, "epochs": result.epochs_run, "best_epoch": result.best_epoch,
         "val_mae": result.best_score, "test_mae": graph_mae(model, splits["test"]),
         "params": sum(p.numel() for p in model.parameters()),
         "seconds_this_session": time.perf_counter() - start,
         "seconds_per_epoch": [r["seconds"] for r in result.history][-5:],
+        "stopped_by_time": result.stopped_by_time, "epochs_planned": args.epochs,
+        "val_curve": [(r["epoch"], round(r["val_mae"], 5)) for r in result.history if "val_mae" in r],
         "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
     }
     out = Path(args.out)

@@ -168,7 +168,7 @@ def test_dnis_bad_budget(planted):
 def test_cuda(planted, cls):
     table, _ = planted
     X, y = table.split("train")
-    extra = {"search_epochs": 1} if cls is not CTRClassifier else {}
+    extra = {"search_epochs": 2} if cls is not CTRClassifier else {}
     model = cls("deepfm", max_epochs=1, device="cuda", **extra, **{**SMALL}).fit(X, y)
     assert model.predict_proba(X).shape == (len(X), 2)
 

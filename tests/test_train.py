@@ -241,6 +241,26 @@ def test_resume_after_early_stop_trains_no_further(tmp_path):
     assert torch.equal(model.out.weight, snapshots[0]["out.weight"])  # best weights restored from the checkpoint
 
 
+def test_max_seconds_stops_between_epochs_keeps_best_and_resumes(tmp_path, monkeypatch):
+    import graphrec.train.trainer as trainer_module
+
+    clock = iter(range(1000))  # a fake wall clock: every reading advances one "second"
+    monkeypatch.setattr(trainer_module.time, "perf_counter", lambda: float(next(clock)))
+    x, y = regression_data(64)
+    snapshots: list[dict[str, torch.Tensor]] = []
+    common = dict(eval_fn=scripted_eval([1.0, 3.0, 2.0, 0.0, 5.0, 4.0], snapshots), monitor="score",
+                  checkpoint_dir=tmp_path, scheduler=None, max_epochs=6)
+    model = fresh_noisy()
+    # The deadline is read once, then each epoch reads the clock twice (start, seconds) and once at
+    # the budget check: a 6-second budget is spent at the check after the second epoch.
+    first = noisy_trainer(model, max_seconds=6, **common).fit(batches_of(x, y))
+    assert first.stopped_by_time and not first.stopped_early and first.epochs_run == 2
+    assert first.best_epoch == 1 and torch.equal(model.out.weight, snapshots[1]["out.weight"])
+    # The next call resumes from the checkpoint with a fresh budget and finishes the run.
+    again = noisy_trainer(fresh_noisy(seed=3), max_seconds=100, **common).fit(batches_of(x, y))
+    assert not again.stopped_by_time and again.epochs_run == 6 and again.best_epoch == 4
+
+
 def test_resume_false_starts_over(tmp_path):
     x, y = regression_data(64)
     noisy_trainer(fresh_noisy(), max_epochs=2, checkpoint_dir=tmp_path).fit(batches_of(x, y))
@@ -303,6 +323,8 @@ def _trainer(**overrides):
         (dict(device="tpu"), ValueError, "device must be"),
         (dict(random_state="seed"), TypeError, "random_state must be"),
         (dict(checkpoint_dir=5), TypeError, "checkpoint_dir must be a path"),
+        (dict(max_seconds=0), ValueError, "max_seconds must be a positive number"),
+        (dict(max_seconds="1h"), ValueError, "max_seconds must be a positive number"),
     ],
 )
 def test_bad_constructor_arguments(overrides, error, match):

@@ -105,6 +105,8 @@ class _KGEstimator(GraphrecEstimator):
         if self.patience is not None:
             check_int(self.patience, "patience", low=1)
         check_int(self.eval_batch_size, "eval_batch_size", low=1)
+        if self.max_seconds is not None:
+            check_float(self.max_seconds, "max_seconds", low=0.0, low_open=True)
         if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, (str, os.PathLike)):
             raise TypeError(f"checkpoint_dir must be a path or None, got {type(self.checkpoint_dir).__name__}")
 
@@ -172,7 +174,8 @@ class _KGEstimator(GraphrecEstimator):
             patience=self.patience if has_valid else None, eval_every=self.eval_every,
             checkpoint_dir=self.checkpoint_dir, resume=self.resume,
             scheduler=torch.optim.lr_scheduler.ExponentialLR(optimizer, self.lr_decay),
-            random_state=int(rng.integers(0, 2**63 - 1)), verbose=self.verbose, **extra,
+            random_state=int(rng.integers(0, 2**63 - 1)), max_seconds=self.max_seconds, verbose=self.verbose,
+            **extra,
         )
         result = trainer.fit(batches)
         net.eval()
@@ -321,6 +324,8 @@ _PARAMS_DOC = """
     distributed : bool, train with :class:`graphrec.train.DistributedTrainer` on every rank of an
         initialised ``torch.distributed`` group (e.g. under ``torchrun``): each rank takes its share
         of every batch's queries; batch-norm statistics are per rank, as under DDP.
+    max_seconds : float or None, wall-time budget of one ``fit`` (no new epoch starts once it is
+        spent; with ``checkpoint_dir`` the next ``fit`` resumes with a fresh budget).
 """
 
 
@@ -357,7 +362,7 @@ class LowFER(_KGEstimator):
                  training: str = "kvsall", eval_every: int = 10, patience: int | None = None,
                  eval_batch_size: int = 1024, checkpoint_dir: str | os.PathLike | None = None, resume: bool = True,
                  random_state: Any = None, device: str = "cpu", verbose: bool | int = False,
-                 distributed: bool = False) -> None:
+                 distributed: bool = False, max_seconds: float | None = None) -> None:
         self.d_e = d_e
         self.d_r = d_r
         self.k = k
@@ -379,6 +384,7 @@ class LowFER(_KGEstimator):
         self.device = device
         self.verbose = verbose
         self.distributed = distributed
+        self.max_seconds = max_seconds
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -413,7 +419,8 @@ class TuckER(_KGEstimator):
                  lr_decay: float = 1.0, batch_size: int = 128, max_epochs: int = 500, training: str = "kvsall",
                  eval_every: int = 10, patience: int | None = None, eval_batch_size: int = 1024,
                  checkpoint_dir: str | os.PathLike | None = None, resume: bool = True, random_state: Any = None,
-                 device: str = "cpu", verbose: bool | int = False, distributed: bool = False) -> None:
+                 device: str = "cpu", verbose: bool | int = False, distributed: bool = False,
+                 max_seconds: float | None = None) -> None:
         self.d_e = d_e
         self.d_r = d_r
         self.input_dropout = input_dropout
@@ -434,6 +441,7 @@ class TuckER(_KGEstimator):
         self.device = device
         self.verbose = verbose
         self.distributed = distributed
+        self.max_seconds = max_seconds
 
     def _build_net(self, n_entities: int, n_relations: int, generator: torch.Generator) -> TuckERNet:
         return TuckERNet(n_entities, n_relations, self.d_e, self.d_r, input_dropout=self.input_dropout,

@@ -74,6 +74,7 @@ def fit_graph_regressor(
     random_state: Any = None,
     device: str | torch.device = "cpu",
     checkpoint_dir: str | os.PathLike | None = None,
+    max_seconds: float | None = None,
     verbose: bool | int = False,
 ) -> TrainResult:
     """Train ``model`` (a graph -> (B, 1) regressor) with L1 loss, keeping the weights of the best ``val_mae``.
@@ -90,8 +91,9 @@ def fit_graph_regressor(
     warmup_fraction : float
         Linear warm-up over this share of the epochs (at least one epoch; 0: none), then linear
         decay towards 0 at ``epochs``.
-    random_state, device, checkpoint_dir, verbose
-        Passed to :class:`graphrec.train.Trainer` (``checkpoint_dir`` makes the run resumable).
+    random_state, device, checkpoint_dir, max_seconds, verbose
+        Passed to :class:`graphrec.train.Trainer` (``checkpoint_dir`` makes the run resumable,
+        ``max_seconds`` bounds one call's wall time).
 
     Returns
     -------
@@ -120,6 +122,7 @@ def fit_graph_regressor(
     trainer = Trainer(
         model, optimizer, loss_fn, max_epochs=epochs, device=dev,
         eval_fn=lambda m: {"val_mae": graph_mae(m, val, batch_size)}, monitor="val_mae", mode="min",
-        checkpoint_dir=checkpoint_dir, scheduler=scheduler, random_state=random_state, verbose=verbose,
+        checkpoint_dir=checkpoint_dir, scheduler=scheduler, random_state=random_state, max_seconds=max_seconds,
+        verbose=verbose,
     )
     return trainer.fit(lambda epoch, generator: _batches(train, batch_size, generator))

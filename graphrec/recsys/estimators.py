@@ -171,6 +171,8 @@ class _TorchRecommender(_FactorRecommender):
             raise TypeError(f"distributed must be a bool, got {type(self.distributed).__name__}")
         if not isinstance(self.shard_embeddings, bool):
             raise TypeError(f"shard_embeddings must be a bool, got {type(self.shard_embeddings).__name__}")
+        if self.max_seconds is not None:
+            check_float(self.max_seconds, "max_seconds", low=0.0, low_open=True)
         if self.shard_embeddings and not (self.distributed and self.encoder == "mf"):
             raise ValueError("shard_embeddings=True needs distributed=True and encoder='mf' (LightGCN propagates "
                              f"over whole tables); got distributed={self.distributed}, encoder={self.encoder!r}")
@@ -217,7 +219,8 @@ class _TorchRecommender(_FactorRecommender):
         trainer = trainer_cls(model, opt, self._batch_loss, max_epochs=self.epochs, device=device, eval_fn=eval_fn,
                           monitor="ndcg@20" if valid is not None else None,
                           patience=self.patience if valid is not None else None, eval_every=self.eval_every,
-                          random_state=self.random_state, verbose=self.verbose, **extra)
+                          random_state=self.random_state, max_seconds=self.max_seconds, verbose=self.verbose,
+                          **extra)
         self._n_items_train = train.shape[1]
         self.train_result_ = trainer.fit(
             lambda epoch, gen: tensor_batches(users_t, items_t, batch_size=self.batch_size, generator=gen,
@@ -251,7 +254,9 @@ class DirectAU(_TorchRecommender):
     a shard of every batch; uniformity still runs over the whole batch, so N processes follow the
     one-process run; shard_embeddings : with ``distributed`` and ``encoder="mf"``, split both tables
     by rows over the ranks (:class:`graphrec.train.sharded_embedding.ShardedEmbedding`) for tables
-    larger than one process's memory (evaluation and the fitted factors gather them).
+    larger than one process's memory (evaluation and the fitted factors gather them); max_seconds :
+    wall-time budget of ``fit`` (no new epoch starts once it is spent; the best-validation weights are
+    kept as usual; ``train_result_.stopped_by_time`` says whether it ran out).
 
     Examples
     --------
@@ -267,7 +272,8 @@ class DirectAU(_TorchRecommender):
                  batch_size: int = 256, learning_rate: float = 1e-3, weight_decay: float = 1e-6,
                  epochs: int = 300, eval_every: int = 2, patience: int | None = 5, scoring: str = "dot",
                  threshold: float | None = None, random_state: int | None = None, device: str = "cpu",
-                 verbose: bool | int = False, distributed: bool = False, shard_embeddings: bool = False) -> None:
+                 verbose: bool | int = False, distributed: bool = False, shard_embeddings: bool = False,
+                 max_seconds: float | None = None) -> None:
         self.encoder = encoder
         self.factors = factors
         self.gamma = gamma
@@ -285,6 +291,7 @@ class DirectAU(_TorchRecommender):
         self.verbose = verbose
         self.distributed = distributed
         self.shard_embeddings = shard_embeddings
+        self.max_seconds = max_seconds
 
     _min_batch_rows = 2  # uniformity needs a pair
 
@@ -316,7 +323,8 @@ class BPR(_TorchRecommender):
                  learning_rate: float = 1e-3, weight_decay: float = 1e-6, epochs: int = 300, eval_every: int = 2,
                  patience: int | None = 5, scoring: str = "dot", threshold: float | None = None,
                  random_state: int | None = None, device: str = "cpu", verbose: bool | int = False,
-                 distributed: bool = False, shard_embeddings: bool = False) -> None:
+                 distributed: bool = False, shard_embeddings: bool = False,
+                 max_seconds: float | None = None) -> None:
         self.encoder = encoder
         self.factors = factors
         self.n_layers = n_layers
@@ -333,6 +341,7 @@ class BPR(_TorchRecommender):
         self.verbose = verbose
         self.distributed = distributed
         self.shard_embeddings = shard_embeddings
+        self.max_seconds = max_seconds
 
     def _batch_loss(self, encoder: MFEncoder, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         users, pos = batch
@@ -348,12 +357,13 @@ class LightGCN(BPR):
                  learning_rate: float = 1e-3, weight_decay: float = 1e-6, epochs: int = 300, eval_every: int = 2,
                  patience: int | None = 5, scoring: str = "dot", threshold: float | None = None,
                  random_state: int | None = None, device: str = "cpu", verbose: bool | int = False,
-                 distributed: bool = False, shard_embeddings: bool = False) -> None:
+                 distributed: bool = False, shard_embeddings: bool = False,
+                 max_seconds: float | None = None) -> None:
         super().__init__(encoder=encoder, factors=factors, n_layers=n_layers, batch_size=batch_size,
                          learning_rate=learning_rate, weight_decay=weight_decay, epochs=epochs,
                          eval_every=eval_every, patience=patience, scoring=scoring, threshold=threshold,
                          random_state=random_state, device=device, verbose=verbose, distributed=distributed,
-                         shard_embeddings=shard_embeddings)
+                         shard_embeddings=shard_embeddings, max_seconds=max_seconds)
 
 
 def _spec_input(seed: int) -> tuple:

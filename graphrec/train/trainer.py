@@ -71,6 +71,9 @@ class TrainResult:
         possibly at the last epoch).
     epochs_run
         Number of epochs completed, ``len(history)``.
+    stopped_by_time
+        Whether ``max_seconds`` ran out before ``max_epochs`` (training stopped after the epoch
+        in flight; the best weights are loaded as usual).
     """
 
     history: list[dict[str, float]]
@@ -78,6 +81,7 @@ class TrainResult:
     best_score: float | None
     stopped_early: bool
     epochs_run: int
+    stopped_by_time: bool = False
 
 
 @dataclass
@@ -89,6 +93,7 @@ class _RunState:
     history: list[dict[str, float]] = field(default_factory=list)
     best_state: dict[str, Any] | None = None
     stopped_early: bool = False
+    stopped_by_time: bool = False
 
 
 def _cpu_copy(state_dict: Mapping[str, Any]) -> dict[str, Any]:
@@ -145,6 +150,10 @@ class Trainer:
         ``None`` / int / numpy ``Generator``: seeds the torch CPU RNG (and the CUDA RNG of
         ``device``) inside ``fit`` and the shuffling generator passed to ``train_batches``.
         Only torch RNGs are controlled; draw randomness from them, not from numpy / ``random``.
+    max_seconds
+        Wall-time budget of one ``fit`` call in seconds: no new epoch starts once it is spent
+        (the epoch in flight finishes, is evaluated and checkpointed). ``None``: no budget. A
+        resumed run gets a fresh budget, so a long run can be spread over bounded calls.
     verbose
         Falsy: silent. ``True`` / 1: a progress bar over epochs showing the loss and the
         monitored metric. >= 2: also a bar over the batches of each epoch. Per-epoch lines are
@@ -181,6 +190,7 @@ class Trainer:
         grad_clip: float | None = None,
         scheduler: Any = None,
         random_state: Any = None,
+        max_seconds: float | None = None,
         verbose: bool | int = True,
     ) -> None:
         if not isinstance(model, nn.Module):
@@ -217,6 +227,10 @@ class Trainer:
             )
         if checkpoint_dir is not None and not isinstance(checkpoint_dir, (str, os.PathLike)):
             raise TypeError(f"checkpoint_dir must be a path or None, got {type(checkpoint_dir).__name__}")
+        if max_seconds is not None and (
+            isinstance(max_seconds, bool) or not isinstance(max_seconds, numbers.Real) or not max_seconds > 0
+        ):
+            raise ValueError(f"max_seconds must be a positive number of seconds or None, got {max_seconds!r}")
         if not isinstance(verbose, (bool, numbers.Integral)):
             raise TypeError(f"verbose must be a bool or an int, got {type(verbose).__name__}")
         check_random_state(random_state)  # validates; fit draws its seeds afresh
@@ -238,6 +252,7 @@ class Trainer:
         self.grad_clip = None if grad_clip is None else float(grad_clip)
         self.scheduler = scheduler
         self.random_state = random_state
+        self.max_seconds = None if max_seconds is None else float(max_seconds)
         self.verbose = verbose
 
     @property
@@ -291,11 +306,13 @@ class Trainer:
             best_score=None if run.tracker is None else run.tracker.best_score,
             stopped_early=run.stopped_early,
             epochs_run=len(run.history),
+            stopped_by_time=run.stopped_by_time,
         )
 
     def _run_epochs(self, train_batches: BatchFn, generator: torch.Generator, run: _RunState) -> None:
         if run.stopped_early or run.epochs_done >= self.max_epochs:
             return
+        deadline = None if self.max_seconds is None else time.perf_counter() + self.max_seconds
         epochs = range(run.epochs_done, self.max_epochs)
         with progress(epochs, verbose=self.verbose, initial=run.epochs_done, total=self.max_epochs,
                       desc="train", unit="epoch") as bar:
@@ -322,6 +339,10 @@ class Trainer:
                         "early stopping after epoch %d: %s has not improved for %d evaluations (best %.6g at epoch %d)",
                         epoch, self.monitor, run.tracker.wait, run.tracker.best_score, run.tracker.best_epoch,
                     )
+                    break
+                if deadline is not None and time.perf_counter() >= deadline and epoch + 1 < self.max_epochs:
+                    run.stopped_by_time = True
+                    logger.info("max_seconds=%g spent after epoch %d of %d", self.max_seconds, epoch, self.max_epochs)
                     break
 
     def train_epoch(self, batches: Iterable[Any], epoch: int) -> float:
