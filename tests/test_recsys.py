@@ -12,7 +12,9 @@ from graphrec.datasets import make_latent_factor_interactions
 from graphrec.metrics import evaluate_full_ranking
 from graphrec.recsys import BPR, DirectAU, LightGCN, given_split, k_core, ratio_split
 from graphrec.recsys.encoders import normalized_bipartite_adjacency
+from graphrec.recsys.encoders import MFEncoder
 from graphrec.recsys.losses import alignment, bpr_loss, directau_loss, uniformity
+from graphrec.recsys.optim import SparseRowAdam
 from graphrec.recsys.splits import split_counts
 
 
@@ -37,6 +39,125 @@ def test_uniformity_matches_pdist_reference_with_duplicates():
     assert alignment(z, z).item() == pytest.approx(0.0, abs=1e-7)
     with pytest.raises(ValueError, match="at least 2"):
         uniformity(z[:1])
+
+
+def _pdist_uniformity(z: torch.Tensor) -> torch.Tensor:
+    """The official recipe's uniformity (torch.pdist over the pairs b < b'), differentiated by autograd."""
+    return torch.pdist(z, p=2).pow(2).mul(-2).exp().mean().log()
+
+
+def test_uniformity_gradient_matches_pdist_autograd_and_finite_differences():
+    g = torch.Generator().manual_seed(1)
+    z = torch.nn.functional.normalize(torch.randn(23, 6, generator=g, dtype=torch.float64), dim=1)
+    z = torch.cat([z, z[:4]]).requires_grad_()  # duplicates: zero distances, kept as pairs
+    ours, = torch.autograd.grad(uniformity(z), z)
+    reference, = torch.autograd.grad(_pdist_uniformity(z), z)
+    torch.testing.assert_close(ours, reference, rtol=1e-9, atol=1e-12)
+    x = torch.randn(9, 4, generator=g, dtype=torch.float64, requires_grad=True)  # not normalised, t = 0.7
+    assert torch.autograd.gradcheck(lambda q: uniformity(q, t=0.7), (x,))
+
+
+def test_directau_loss_gradient_matches_official_recipe():
+    g = torch.Generator().manual_seed(2)
+    u, i = (torch.randn(31, 8, generator=g, dtype=torch.float64, requires_grad=True) for _ in range(2))
+
+    def official(u, i, gamma):  # the README's alignment / uniformity, written out
+        x, y = torch.nn.functional.normalize(u, dim=-1), torch.nn.functional.normalize(i, dim=-1)
+        align = (x - y).norm(p=2, dim=1).pow(2).mean()
+        return align + gamma * (_pdist_uniformity(x) + _pdist_uniformity(y)) / 2
+
+    ours = directau_loss(u, i, 0.5)
+    reference = official(u, i, 0.5)
+    assert ours.item() == pytest.approx(reference.item(), abs=1e-12)
+    for a, b in zip(torch.autograd.grad(ours, (u, i)), torch.autograd.grad(reference, (u, i))):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+# ---------------------------------------------------------------- optimiser
+def _adam_pair(sparse_rows, steps, weight_decay=1e-2):
+    """The same embedding trained with dense grads + torch Adam and with sparse grads + SparseRowAdam."""
+    out = []
+    for sparse in (False, True):
+        torch.manual_seed(0)
+        emb = torch.nn.Embedding(7, 3, sparse=sparse)
+        opt = (SparseRowAdam if sparse else torch.optim.Adam)(emb.parameters(), lr=0.05, weight_decay=weight_decay)
+        for step in range(steps):
+            opt.zero_grad(set_to_none=True)
+            emb(sparse_rows[step % len(sparse_rows)]).pow(2).sum().backward()
+            opt.step()
+        out.append((emb, opt))
+    return out
+
+
+def test_sparse_row_adam_equals_dense_adam_on_every_row():
+    rows = [torch.tensor([0, 2, 2, 5]), torch.tensor([1, 1]), torch.tensor([6, 0, 3])]  # duplicates summed
+    (dense, dense_opt), (sparse, sparse_opt) = _adam_pair(rows, steps=7)
+    torch.testing.assert_close(sparse.weight, dense.weight, rtol=0, atol=0)
+    state_d, state_s = dense_opt.state[dense.weight], sparse_opt.state[sparse.weight]
+    for key in ("exp_avg", "exp_avg_sq", "step"):
+        torch.testing.assert_close(state_s[key], state_d[key], rtol=0, atol=0)
+    assert sparse.weight.grad.is_sparse  # the gradient is left as backward made it
+    # row 4 is never looked up: coupled weight decay still moves it, as in torch.optim.Adam
+    torch.manual_seed(0)
+    assert not torch.equal(sparse.weight[4], torch.nn.Embedding(7, 3).weight[4])
+    # the scratch buffer is clean again, so the next step sees only its own rows
+    assert all(float(buf.abs().sum()) == 0.0 for buf in sparse_opt._row_buffers.values())
+
+
+def test_sparse_row_adam_state_dict_is_adams_and_dense_grads_pass_through():
+    (dense, dense_opt), (sparse, sparse_opt) = _adam_pair([torch.tensor([1, 3])], steps=2)
+    resumed = torch.optim.Adam(dense.parameters(), lr=0.05, weight_decay=1e-2)
+    resumed.load_state_dict(sparse_opt.state_dict())
+    assert resumed.state_dict()["param_groups"] == dense_opt.state_dict()["param_groups"]
+    lin = torch.nn.Linear(2, 1)
+    before = lin.weight.detach().clone()
+    opt = SparseRowAdam(lin.parameters(), lr=0.1)
+    lin(torch.ones(1, 2)).sum().backward()
+    opt.step()
+    assert not torch.equal(lin.weight, before)
+
+
+def test_sparse_row_adam_rejects_fully_sparse_gradients():
+    p = torch.nn.Parameter(torch.zeros(3, 3))
+    p.grad = torch.sparse_coo_tensor(torch.tensor([[0, 1], [1, 2]]), torch.tensor([1.0, 2.0]), (3, 3),
+                                     check_invariants=True)
+    with pytest.raises(ValueError, match="row-sparse"):
+        SparseRowAdam([p], lr=0.1).step()
+
+
+def test_mf_encoder_sparse_gradients_and_bad_combination():
+    enc = MFEncoder(5, 4, 3, sparse=True)
+    u, i = enc.encode(torch.tensor([0, 4]), torch.tensor([1, 1]))
+    (u.sum() + i.sum()).backward()
+    assert enc.user.weight.grad.is_sparse and enc.item.weight.grad.is_sparse
+    with pytest.raises(ValueError, match="sharded"):
+        MFEncoder(5, 4, 3, sharded=True, sparse=True)
+
+
+def test_directau_fit_follows_dense_reference_loop(planted):
+    """The estimator (sparse rows, SparseRowAdam, closed-form uniformity gradient) against a plain
+    loop with dense embedding gradients, torch Adam and the pdist loss, on the same batches."""
+    from graphrec.train import Trainer, tensor_batches
+
+    train = planted.splits["train"]
+    model = DirectAU(factors=8, gamma=0.5, batch_size=128, learning_rate=1e-3, weight_decay=1e-6, epochs=2,
+                     random_state=5).fit(train)
+    torch.manual_seed(5)
+    ref = MFEncoder(*train.shape, 8)
+    rows, cols = (torch.from_numpy(a.astype(np.int64)) for a in train.nonzero())
+
+    def loss(m, batch):
+        x, y = (torch.nn.functional.normalize(e, dim=-1) for e in m.encode(*batch))
+        return (x - y).norm(p=2, dim=1).pow(2).mean() + 0.5 * (_pdist_uniformity(x) + _pdist_uniformity(y)) / 2
+
+    drop_last = rows.shape[0] % 128 == 1
+    result = Trainer(ref, torch.optim.Adam(ref.parameters(), lr=1e-3, weight_decay=1e-6), loss, max_epochs=2,
+                     random_state=5, verbose=False).fit(
+        lambda epoch, g: tensor_batches(rows, cols, batch_size=128, generator=g, drop_last=drop_last))
+    np.testing.assert_allclose(model.user_factors_, ref.user.weight.detach().numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(model.item_factors_, ref.item.weight.detach().numpy(), rtol=1e-4, atol=1e-6)
+    assert [h["train_loss"] for h in model.train_result_.history] == pytest.approx(
+        [h["train_loss"] for h in result.history], abs=1e-6)
 
 
 def test_bpr_loss_hand_computed():

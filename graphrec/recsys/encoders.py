@@ -24,21 +24,26 @@ class MFEncoder(nn.Module):
 
     With ``sharded=True`` (inside a ``torch.distributed`` group) both tables are
     :class:`~graphrec.train.sharded_embedding.ShardedEmbedding` (rows split over the ranks, initial
-    values from ``random_state``); lookups and :meth:`forward` are then collective.
+    values from ``random_state``); lookups and :meth:`forward` are then collective. With
+    ``sparse=True`` the tables' gradients are row-sparse (``nn.Embedding(sparse=True)``: only the
+    looked-up rows), to be stepped by :class:`graphrec.recsys.optim.SparseRowAdam`.
     """
 
     def __init__(self, n_users: int, n_items: int, factors: int, *, sharded: bool = False,
-                 random_state: int = 0) -> None:
+                 random_state: int = 0, sparse: bool = False) -> None:
         super().__init__()
         self.sharded = sharded
+        if sharded and sparse:
+            raise ValueError("sparse=True (row-sparse gradients) does not apply to sharded=True tables; "
+                             "use one or the other")
         if sharded:
             from graphrec.train.sharded_embedding import ShardedEmbedding
 
             self.user = ShardedEmbedding(n_users, factors, random_state=random_state)
             self.item = ShardedEmbedding(n_items, factors, random_state=random_state + 1)
             return
-        self.user = nn.Embedding(n_users, factors)
-        self.item = nn.Embedding(n_items, factors)
+        self.user = nn.Embedding(n_users, factors, sparse=sparse)
+        self.item = nn.Embedding(n_items, factors, sparse=sparse)
         nn.init.xavier_normal_(self.user.weight)
         nn.init.xavier_normal_(self.item.weight)
 

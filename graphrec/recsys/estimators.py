@@ -22,6 +22,7 @@ from graphrec.base import EstimatorSpec, GraphrecEstimator, register_estimator
 from graphrec.datasets.interactions import Interactions
 from graphrec.recsys.encoders import LightGCNEncoder, MFEncoder
 from graphrec.recsys.losses import bpr_loss, directau_loss, directau_loss_distributed
+from graphrec.recsys.optim import SparseRowAdam
 from graphrec.utils.validation import check_choice, check_device, check_float, check_int
 
 __all__ = ["DirectAU", "BPR", "LightGCN", "check_user_items"]
@@ -193,16 +194,17 @@ class _TorchRecommender(_FactorRecommender):
         if seed is not None:
             torch.manual_seed(seed)
         if self.encoder == "mf":
+            # row-sparse gradients (the same Adam update, without a full-size gradient per step);
+            # the data-parallel trainer sums dense gradients, so it keeps them dense
             model = MFEncoder(train.shape[0], train.shape[1], self.factors, sharded=self.shard_embeddings,
-                              random_state=0 if seed is None else seed)
+                              random_state=0 if seed is None else seed, sparse=not self.distributed)
         else:
             model = LightGCNEncoder(train, self.factors, self.n_layers)
         self.n_items_ = train.shape[1]
         rows, cols = train.nonzero()
         users_t = torch.from_numpy(rows.astype(np.int64)).to(device)
         items_t = torch.from_numpy(cols.astype(np.int64)).to(device)
-        opt = torch.optim.Adam(model.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay,
-                               fused=True)
+        opt = SparseRowAdam(model.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay, fused=True)
 
         eval_fn = None
         if valid is not None:

@@ -13,6 +13,8 @@ BPR (Rendle et al., UAI 2009): ``-mean log sigmoid(s(u, i) - s(u, j))`` for a sa
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -25,21 +27,55 @@ def alignment(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (x - y).pow(2).sum(dim=1).mean()
 
 
+@functools.lru_cache(maxsize=16)
+def _diagonal(b: int, device: torch.device) -> torch.Tensor:
+    """(b, b) boolean identity, cached: a training run asks for the same batch size every step."""
+    return torch.eye(b, dtype=torch.bool, device=device)
+
+
+class _Uniformity(torch.autograd.Function):
+    """:func:`uniformity` with a hand-written backward (one (B, B) x (B, d) product instead of two,
+    and fewer (B, B) temporaries than autograd's chain through clamp, mask and logsumexp).
+
+    With ``D = dL/d dist`` (``-t`` times the softmax weights of the off-diagonal logits, zero where
+    the squared distance was clamped at 0) and ``S = D + D^T``, the gradient of
+    ``dist_ij = ||z_i||^2 + ||z_j||^2 - 2 z_i.z_j`` is ``dL/dz = 2 diag(S 1) z - 2 S z``.
+    """
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, t: float) -> torch.Tensor:
+        b = z.shape[0]
+        sq = z.pow(2).sum(dim=1)
+        dist = sq[:, None] + sq[None, :]
+        dist.add_(z @ z.T, alpha=-2.0)  # the same rounding as ``- 2.0 * (z @ z.T)`` (an exact scaling)
+        clamped = dist < 0
+        # the mean over b != b' equals the mean over b < b' (the matrix is symmetric)
+        logits = dist.clamp_min_(0.0).mul_(-t).masked_fill_(_diagonal(b, z.device), float("-inf"))
+        lse = torch.logsumexp(logits.flatten(), dim=0)
+        ctx.save_for_backward(z, logits, lse, clamped)
+        ctx.t = t
+        return lse - float(np.log(b * (b - 1)))
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        z, logits, lse, clamped = ctx.saved_tensors
+        d = (logits - lse).exp_().mul_(grad * -ctx.t).masked_fill_(clamped, 0.0)
+        s = d + d.T
+        return z * (2.0 * s.sum(dim=1))[:, None] - 2.0 * (s @ z), None
+
+
 def uniformity(z: torch.Tensor, t: float = 2.0) -> torch.Tensor:
     """``log mean_{b<b'} exp(-t ||z_b - z_b'||^2)`` of (B, d) rows (B >= 2); shape ``()``.
 
-    The squared distances come from the Gram matrix, ``||a||^2 + ||b||^2 - 2 a.b``, which costs
-    one (B, d) x (d, B) product instead of ``torch.pdist``'s slower backward.
+    The squared distances come from the Gram matrix, ``||a||^2 + ||b||^2 - 2 a.b`` (clamped at 0),
+    which costs one (B, d) x (d, B) product instead of ``torch.pdist``'s slower backward; the
+    gradient is computed in closed form (:class:`_Uniformity`).
     """
     b = z.shape[0]
     if b < 2:
         raise ValueError(f"uniformity needs at least 2 rows, got {b}")
-    sq = z.pow(2).sum(dim=1)
-    dist = (sq[:, None] + sq[None, :] - 2.0 * (z @ z.T)).clamp_min(0.0)
-    off_diagonal = ~torch.eye(b, dtype=torch.bool, device=z.device)
-    # the mean over b != b' equals the mean over b < b' (the matrix is symmetric)
-    logits = (-t * dist).masked_fill(~off_diagonal, float("-inf"))
-    return torch.logsumexp(logits.flatten(), dim=0) - float(np.log(b * (b - 1)))
+    return _Uniformity.apply(z, float(t))
 
 
 def directau_loss(user_repr: torch.Tensor, item_repr: torch.Tensor, gamma: float) -> torch.Tensor:
