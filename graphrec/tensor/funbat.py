@@ -60,7 +60,10 @@ class FunBaT(GraphrecEstimator):
     lengthscale, variance : float or sequence of float (one per mode)
         Matérn hyper-parameters, in the units of the coordinates.
     damping : float or (rho_U, rho_tau, rho_W)
-        Weight of the old message in each damped update (0 = no damping).
+        Weight of the old message in each damped update (0 = no damping). Undamped, every block
+        update (a mode's functions, the core, the noise precision) is the exact mean-field
+        coordinate update given the others, so it cannot lower the evidence lower bound; damping
+        slows convergence (the default is the authors' Beijing config).
     epochs : int
     core : {'tucker', 'cp'}
     a0, b0 : float
@@ -170,7 +173,8 @@ class FunBaT(GraphrecEstimator):
         J = [torch.zeros(len(u), R, R, **tkw) for u in self.coords_]
         h = [torch.zeros(len(u), R, **tkw) for u in self.coords_]
         shape = (R,) * K
-        if self.core == "cp":
+        cp = self.core == "cp"  # superdiagonal core of ones: the contractions are element-wise products
+        if cp:
             w_mean = torch.zeros(shape, **tkw)
             idx = torch.arange(R, device=dev)
             w_mean[(idx,) * K] = 1.0
@@ -185,12 +189,12 @@ class FunBaT(GraphrecEstimator):
         self.history_ = []
         for _ in progress(range(self.epochs), verbose=self.verbose, desc="FunBaT epochs"):
             tau = a / b
-            M2 = w_cov + torch.outer(w_mean.reshape(-1), w_mean.reshape(-1))
+            M2 = None if cp else w_cov + torch.outer(w_mean.reshape(-1), w_mean.reshape(-1))
             for k in range(K):
                 ms = [means[j][inverse[j]] for j in range(K)]
                 Ss = [seconds[j][inverse[j]] for j in range(K)]
-                a_n = C.linear(w_mean, ms, free=k)  # (N, R)
-                A2 = C.quadratic(M2, Ss, free=k)  # (N, R, R)
+                a_n = C.hadamard_linear(ms, k) if cp else C.linear(w_mean, ms, free=k)  # (N, R)
+                A2 = C.hadamard_quadratic(Ss, k) if cp else C.quadratic(M2, Ss, free=k)  # (N, R, R)
                 T_k = len(self.coords_[k])
                 J_new = torch.zeros(T_k, R, R, **tkw).index_add_(0, inverse[k], tau * A2)
                 h_new = torch.zeros(T_k, R, **tkw).index_add_(0, inverse[k], tau * yt[:, None] * a_n)
@@ -204,7 +208,7 @@ class FunBaT(GraphrecEstimator):
                 seconds[k] = cov + mean[:, :, None] * mean[:, None, :]
             ms = [means[j][inverse[j]] for j in range(K)]
             Ss = [seconds[j][inverse[j]] for j in range(K)]
-            if self.core == "tucker":
+            if not cp:
                 Jw = tau * C.gram(Ss)
                 zfull = ms[0]
                 for j in range(1, K):
@@ -216,16 +220,16 @@ class FunBaT(GraphrecEstimator):
                 w_cov = torch.linalg.inv(prec)
                 w_cov = 0.5 * (w_cov + w_cov.T)
                 w_mean = (w_cov @ w_h).reshape(shape)
-            M2 = w_cov + torch.outer(w_mean.reshape(-1), w_mean.reshape(-1))
-            f_mean = C.linear(w_mean, ms, free=None)
-            f_second = C.quadratic(M2, Ss, free=None)
+                M2 = w_cov + torch.outer(w_mean.reshape(-1), w_mean.reshape(-1))
+            f_mean = C.hadamard_linear(ms, None) if cp else C.linear(w_mean, ms, free=None)
+            f_second = C.hadamard_quadratic(Ss, None) if cp else C.quadratic(M2, Ss, free=None)
             sq = (yt**2 - 2 * yt * f_mean + f_second).sum().item()
             b = rho_tau * b + (1 - rho_tau) * (self.b0 + 0.5 * sq)
             rmse = float(torch.sqrt(((yt - f_mean) ** 2).mean()).item()) * self.y_scale_
             self.history_.append(rmse)
             logger.debug("FunBaT epoch %d: train RMSE %.4f, E[tau] %.3f", len(self.history_), rmse, a / b)
         self.states_ = [
-            smooth(self.sdes_[k], self.coords_[k], J[k].cpu().numpy(), h[k].cpu().numpy()) for k in range(K)
+            smooth(self.sdes_[k], self.coords_[k], J[k].cpu().numpy(), h[k].cpu().numpy(), steps[k]) for k in range(K)
         ]
         self.core_mean_ = w_mean.cpu().numpy()
         self.core_cov_ = w_cov.cpu().numpy()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from scipy.linalg import expm
 
@@ -126,7 +127,7 @@ class SmoothedStates:
 def smooth(
     sde: MaternSDE, t: np.ndarray, J: np.ndarray, h: np.ndarray, transitions: tuple[np.ndarray, np.ndarray] | None = None
 ) -> SmoothedStates:
-    """Kalman filter + RTS smoother with information-form pseudo-observations.
+    """Kalman filter + RTS smoother with information-form pseudo-observations (compiled with numba).
 
     At each input ``t[i]`` the likelihood of ``u = H z`` is ``exp(-u^T J_i u / 2 + h_i^T u)``
     (a Gaussian message in natural parameters; ``J_i`` may be singular, e.g. zero where a point
@@ -139,39 +140,83 @@ def smooth(
     h : (T, R) precision-times-mean of each message
     transitions : optional ``sde.transition(np.diff(t))``, to reuse across calls
     """
-    T = t.shape[0]
-    D = sde.state_dim
-    H = sde.H_full
     A, Q = sde.transition(np.diff(t)) if transitions is None else transitions
-    P0 = sde.P_inf_full
+    ms, Ps, cross = _kalman_rts(
+        np.ascontiguousarray(A, dtype=np.float64),
+        np.ascontiguousarray(Q, dtype=np.float64),
+        np.ascontiguousarray(sde.P_inf_full, dtype=np.float64),
+        np.ascontiguousarray(sde.H_full, dtype=np.float64),
+        np.ascontiguousarray(J, dtype=np.float64),
+        np.ascontiguousarray(h, dtype=np.float64),
+    )
+    return SmoothedStates(t, ms, Ps, cross)
+
+
+@numba.njit(cache=True)
+def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """``a @ b`` for small matrices (explicit loops beat a BLAS call at these sizes)."""
+    n, k = a.shape
+    m = b.shape[1]
+    out = np.zeros((n, m))
+    for i in range(n):
+        for p in range(k):
+            aip = a[i, p]
+            if aip != 0.0:
+                for j in range(m):
+                    out[i, j] += aip * b[p, j]
+    return out
+
+
+@numba.njit(cache=True)
+def _kalman_rts(
+    A: np.ndarray, Q: np.ndarray, P0: np.ndarray, H: np.ndarray, J: np.ndarray, h: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Information-form Kalman filter and RTS smoother (see :func:`smooth`), compiled.
+
+    A, Q (T-1, D, D); P0 (D, D); H (R, D); J (T, R, R); h (T, R). Returns the smoothed means
+    (T, D), covariances (T, D, D) and lag-one cross covariances (T-1, D, D).
+    """
+    T = J.shape[0]
+    D = P0.shape[0]
+    Rr = H.shape[0]
     mf = np.empty((T, D))
     Pf = np.empty((T, D, D))
     mp = np.empty((T, D))
     Pp = np.empty((T, D, D))
-    m, P = np.zeros(D), P0
-    eye_r = np.eye(H.shape[0])
+    m = np.zeros(D)
+    P = P0.copy()
+    Ht = np.ascontiguousarray(H.T)
+    eye_r = np.eye(Rr)
     for i in range(T):
         if i > 0:
-            m = A[i - 1] @ m
-            P = A[i - 1] @ P @ A[i - 1].T + Q[i - 1]
-        mp[i], Pp[i] = m, P
-        PHt = P @ H.T
-        S = H @ PHt
-        G = np.linalg.solve((eye_r + J[i] @ S).T, PHt.T).T  # P H^T (I + J S)^-1
-        m = m + G @ (h[i] - J[i] @ (H @ m))
-        P = P - G @ J[i] @ PHt.T
+            Ai = A[i - 1]
+            m = Ai @ m
+            P = _mm(_mm(Ai, P), np.ascontiguousarray(Ai.T)) + Q[i - 1]
+        mp[i] = m
+        Pp[i] = P
+        PHt = _mm(P, Ht)  # (D, R)
+        S = _mm(H, PHt)  # (R, R)
+        Ji = np.ascontiguousarray(J[i])
+        # G = P H^T (I + J S)^-1, i.e. G^T = solve((I + J S)^T, (P H^T)^T)
+        G = np.ascontiguousarray(np.linalg.solve(np.ascontiguousarray((eye_r + _mm(Ji, S)).T),
+                                                 np.ascontiguousarray(PHt.T)).T)
+        resid = h[i] - Ji @ (H @ m)
+        m = m + G @ resid
+        P = P - _mm(_mm(G, Ji), np.ascontiguousarray(PHt.T))
         P = 0.5 * (P + P.T)
-        mf[i], Pf[i] = m, P
+        mf[i] = m
+        Pf[i] = P
     ms = mf.copy()
     Ps = Pf.copy()
     cross = np.empty((max(T - 1, 0), D, D))
     for i in range(T - 2, -1, -1):
-        C = np.linalg.solve(Pp[i + 1], A[i] @ Pf[i]).T  # Pf A^T Pp^-1 (Pp symmetric)
+        # C = Pf A^T Pp^-1 (Pp symmetric): C^T = solve(Pp, A Pf)
+        C = np.ascontiguousarray(np.linalg.solve(np.ascontiguousarray(Pp[i + 1]), _mm(A[i], Pf[i])).T)
         ms[i] = mf[i] + C @ (ms[i + 1] - mp[i + 1])
-        Ps[i] = Pf[i] + C @ (Ps[i + 1] - Pp[i + 1]) @ C.T
-        Ps[i] = 0.5 * (Ps[i] + Ps[i].T)
-        cross[i] = C @ Ps[i + 1]
-    return SmoothedStates(t, ms, Ps, cross)
+        Pi = Pf[i] + _mm(_mm(C, Ps[i + 1] - Pp[i + 1]), np.ascontiguousarray(C.T))
+        Ps[i] = 0.5 * (Pi + Pi.T)
+        cross[i] = _mm(C, Ps[i + 1])
+    return ms, Ps, cross
 
 
 def posterior_at(sde: MaternSDE, states: SmoothedStates, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
