@@ -343,42 +343,114 @@ def test_lowfer_reaches_the_official_mrr_on_cpu(data_root, name, target):
     assert est.evaluate(kg, "test")["mrr"] >= target
 
 
-def test_training_fast_path_is_bit_identical_to_autograd_dropout():
-    """LowFERNet's reused-buffer pooling gives the same losses and weights as lowfer_pool + nn.Dropout."""
-    from graphrec.kg.models import lowfer_pool
-
-    def train(fast: bool) -> tuple[list[float], list[torch.Tensor]]:
-        net = LowFERNet(50, 10, 20, 6, 5, input_dropout=0.2, hidden_dropout1=0.3, hidden_dropout2=0.3,
-                        generator=torch.Generator().manual_seed(0))
-        opt = torch.optim.Adam(net.parameters(), lr=0.01)
-        data = torch.Generator().manual_seed(1)
-        losses = []
-        with torch.random.fork_rng():
-            torch.manual_seed(2)
-            for _ in range(4):
-                s, r = torch.randint(0, 50, (16,), generator=data), torch.randint(0, 10, (16,), generator=data)
-                if fast:
-                    logits = net(s, r)
-                else:
-                    z = lowfer_pool(net.input_dropout(net.bn0(net.E(s))), net.R(r), net.U, net.V, 5, net.hidden_dropout1)
-                    z = F.normalize(torch.sign(z) * torch.sqrt(z.abs() + 1e-12), dim=-1)
-                    logits = net.hidden_dropout2(net.bn1(z)) @ net.E.weight.T
-                loss = smoothed_bce(logits, torch.arange(16), torch.randint(0, 50, (16,), generator=data), 0.1)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                losses.append(loss.item())
-        return losses, [p.detach().clone() for p in net.parameters()]
-
-    fast, fast_params = train(True)
-    slow, slow_params = train(False)
-    assert fast == slow
-    assert all(torch.equal(a, b) for a, b in zip(fast_params, slow_params))
+def _reference_loss(net, s, r, rows, cols, eps, masks):
+    """The modules' training forward written out with explicit dropout masks, then smoothed_bce."""
+    m0, m1, m2 = masks
+    x = net.bn0(net.E(s))
+    x = x * m0 if m0 is not None else x
+    if isinstance(net, LowFERNet):
+        p = (x @ net.U) * (net.R(r) @ net.V)
+        z = (p * m1 if m1 is not None else p).view(len(s), -1, net.k).sum(-1)
+        z = F.normalize(torch.sign(z) * torch.sqrt(z.abs() + 1e-12), dim=-1)
+    else:
+        d_r, d_e, _ = net.W.shape
+        w = net.R(r) @ net.W.view(d_r, -1)
+        w = w * m1 if m1 is not None else w
+        z = torch.bmm(x.unsqueeze(1), w.view(-1, d_e, d_e)).squeeze(1)
+    h = net.bn1(z)
+    h = h * m2 if m2 is not None else h
+    return smoothed_bce(h @ net.E.weight.T, rows, cols, eps)
 
 
-def test_training_fast_path_refuses_a_stale_backward():
-    net = LowFERNet(10, 4, 6, 3, 2, hidden_dropout1=0.5)
-    first = net(torch.tensor([0, 1]), torch.tensor([0, 1])).pow(2).sum()
-    net(torch.tensor([2, 3]), torch.tensor([2, 3]))          # overwrites the shared buffers
-    with pytest.raises(RuntimeError, match="reused by another forward"):
+@pytest.mark.parametrize("make", [lambda **kw: LowFERNet(20, 6, 5, 4, 3, **kw), lambda **kw: LowFERNet(20, 6, 5, 4, 1, **kw),
+                                  lambda **kw: TuckERNet(20, 6, 5, 4, **kw)], ids=["lowfer", "lowfer-k1", "tucker"])
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_training_step_equals_autograd_with_the_same_masks(make, eps):
+    """One-node training step (hand-written backward) == autograd through the modules: loss, every
+    gradient and the batch norms' running statistics, over steps of different batch sizes (the
+    workspace serves a smaller batch from its first rows), with and without some masks; k = 1 makes
+    pooled zeros (dropped products), where d sqrt(|z|)/dz must be 0 as in autograd."""
+    from graphrec.kg._training_step import draw_dropout_masks, training_step
+
+    kw = dict(input_dropout=0.3, hidden_dropout1=0.4, hidden_dropout2=0.5)
+    fast = make(generator=torch.Generator().manual_seed(0), **kw).double().train()
+    slow = make(generator=torch.Generator().manual_seed(0), **kw).double().train()
+    g = torch.Generator().manual_seed(1)
+    for step, b in enumerate([7, 9, 4]):
+        s, r = torch.randint(0, 20, (b,), generator=g), torch.randint(0, 6, (b,), generator=g)
+        rows, cols = (torch.rand(b, 20, generator=g) < 0.2).nonzero(as_tuple=True)
+        masks = [m.clone() for m in draw_dropout_masks(b, (5, fast.hidden_width, 5), (0.3, 0.4, 0.5),
+                                                         fast._step_workspace, fast.E.weight)]
+        if step == 2:
+            masks[0] = masks[1] = None
+        fast_loss = training_step(fast, s, r, rows, cols, eps, masks)
+        slow_loss = _reference_loss(slow, s, r, rows, cols, eps, masks)
+        (3.0 * fast_loss).backward()           # the incoming gradient is honoured
+        (3.0 * slow_loss).backward()
+        torch.testing.assert_close(fast_loss, slow_loss)
+        for (name, a), (_, b_) in zip(fast.named_parameters(), slow.named_parameters()):
+            torch.testing.assert_close(a.grad, b_.grad, msg=name)
+            a.grad = b_.grad = None
+        for (name, a), (_, b_) in zip(fast.named_buffers(), slow.named_buffers()):
+            torch.testing.assert_close(a, b_, msg=name)
+
+
+def test_training_loss_outside_training_mode_is_smoothed_bce_of_the_scores():
+    net = LowFERNet(12, 4, 6, 3, 2, input_dropout=0.5, hidden_dropout1=0.5, hidden_dropout2=0.5).eval()
+    s, r, rows, cols = torch.tensor([0, 5]), torch.tensor([1, 2]), torch.tensor([0, 1, 1]), torch.tensor([3, 0, 7])
+    torch.testing.assert_close(net.training_loss(s, r, rows, cols, 0.1), smoothed_bce(net(s, r), rows, cols, 0.1))
+
+
+def test_dropout_masks_are_independent_bernoulli_draws_from_one_uniform():
+    """Keep rate 1 - p per block (5-sigma binomial bounds), values {0, 1 / (1 - p)}, no correlation
+    between neighbouring columns, blocks or successive draws; p = 0 gives no mask."""
+    from graphrec.kg._training_step import StepWorkspace, draw_dropout_masks
+
+    torch.manual_seed(0)
+    ws, like = StepWorkspace(), torch.empty(0)
+    probs, widths, b = (0.2, 0.0, 0.5, 0.3), (40, 30, 600, 40), 500
+    masks = draw_dropout_masks(b, widths, probs, ws, like)
+    assert masks[1] is None
+    first = [m.clone() for m in masks if m is not None]
+    second = [m.clone() for m in draw_dropout_masks(b, widths, probs, ws, like) if m is not None]
+    for m, m2, p, w in zip(first, second, (0.2, 0.5, 0.3), (40, 600, 40)):
+        assert m.shape == (b, w)
+        assert torch.all((m == 0) | torch.isclose(m, torch.tensor(1 / (1 - p))))
+        kept = (m > 0).double()
+        n = kept.numel()
+        assert abs(kept.mean().item() - (1 - p)) < 5 * ((p * (1 - p) / n) ** 0.5)
+        for a, c in ((kept[:, :-1], kept[:, 1:]), (kept, (m2 > 0).double())):
+            corr = torch.corrcoef(torch.stack([a.flatten(), c.flatten()]))[0, 1].item()
+            assert abs(corr) < 5 / a.numel() ** 0.5
+    block = torch.corrcoef(torch.stack([(first[0] > 0).double().flatten(), (first[2] > 0).double().flatten()]))
+    assert abs(block[0, 1].item()) < 5 / first[0].numel() ** 0.5
+    assert all(m is None for m in draw_dropout_masks(b, widths, (0.0,) * 4, ws, like))
+
+
+def test_training_step_refuses_a_stale_backward():
+    net = LowFERNet(10, 4, 6, 3, 2, hidden_dropout1=0.5).train()
+    first = net.training_loss(torch.tensor([0, 1]), torch.tensor([0, 1]), torch.tensor([0]), torch.tensor([3]), 0.1)
+    net.training_loss(torch.tensor([2, 3]), torch.tensor([2, 3]), torch.tensor([1]), torch.tensor([4]), 0.1)
+    with pytest.raises(RuntimeError, match="reused by another training step"):
         first.backward()
+
+
+def test_training_step_rejects_a_one_query_batch_like_batch_norm():
+    net = TuckERNet(10, 4, 6, 3).train()
+    one = torch.tensor([1]), torch.tensor([2]), torch.tensor([0]), torch.tensor([3])
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        smoothed_bce(net(*one[:2]), *one[2:], 0.1)        # the modules' own check
+    with pytest.raises(ValueError, match="at least 2 queries"):
+        net.training_loss(*one, 0.1)
+
+
+def test_fitted_network_holds_no_training_buffers_and_pickles_without_them():
+    import pickle
+
+    from graphrec.kg._training_step import StepWorkspace
+
+    est = _small(LowFER, max_epochs=1).fit(_kg())
+    assert not est.net_._step_workspace._buffers
+    ws = StepWorkspace()
+    ws.buffer("A", 4, (3,), torch.empty(0))
+    assert not pickle.loads(pickle.dumps(ws))._buffers

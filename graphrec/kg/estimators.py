@@ -33,7 +33,6 @@ from graphrec.kg.data import (
     shard_label_batch,
 )
 from graphrec.kg.evaluation import filtered_link_ranks, link_prediction_scores
-from graphrec.kg.loss import smoothed_bce
 from graphrec.kg.models import LowFERNet, TuckERNet
 from graphrec.train import DistributedTrainer, Trainer
 from graphrec.utils.validation import check_choice, check_device, check_float, check_int, check_random_state, torch_generator
@@ -153,7 +152,7 @@ class _KGEstimator(GraphrecEstimator):
 
         def loss_fn(model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
             subjects, relations, rows, cols = batch
-            return smoothed_bce(model(subjects, relations), rows, cols, eps)
+            return model.training_loss(subjects, relations, rows, cols, eps)
 
         has_valid = len(triples.valid) > 0
         if not has_valid:
@@ -179,6 +178,7 @@ class _KGEstimator(GraphrecEstimator):
         )
         result = trainer.fit(batches)
         net.eval()
+        net._step_workspace.clear()  # the training step's scratch buffers
         self.net_ = net
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch

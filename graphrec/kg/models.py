@@ -19,13 +19,21 @@ slices of rank ``<= k`` (:func:`lowfer_core_tensor`); tests check both forms agr
 
 Entity and relation embeddings have no ``padding_idx``: the official LowFER code freezes entity 0
 and relation 0 with ``padding_idx=0``; here every embedding is trained.
+
+``forward`` is the plain autograd form of the networks (``nn.Dropout`` modules; used for scoring
+and as the reference). Training goes through :meth:`training_loss`, which in training mode runs
+the same function and its loss as one autograd node (:mod:`graphrec.kg._training_step`); each
+network supplies its core's forward and backward to it.
 """
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
 
-from graphrec.kg._pool_workspace import BilinearPool, PoolWorkspace
+from graphrec.kg._training_step import StepWorkspace, training_step
+from graphrec.kg.loss import smoothed_bce
 
 __all__ = ["LowFERNet", "TuckERNet", "lowfer_core_tensor", "lowfer_pool", "tucker_contract"]
 
@@ -91,6 +99,7 @@ class _BilinearKGNet(nn.Module):
         self.input_dropout = nn.Dropout(input_dropout)
         self.hidden_dropout1 = nn.Dropout(hidden_dropout1)
         self.hidden_dropout2 = nn.Dropout(hidden_dropout2)
+        self._step_workspace = StepWorkspace()
 
     def _reset_embeddings(self, generator: torch.Generator | None) -> None:
         nn.init.xavier_normal_(self.E.weight, generator=generator)
@@ -104,6 +113,43 @@ class _BilinearKGNet(nn.Module):
         """Logits ``(b, n_entities)`` of every entity as the tail of ``(subjects[i], relations[i])``."""
         return self.query(subjects, relations) @ self.E.weight.t()
 
+    def training_loss(self, subjects: torch.Tensor, relations: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
+                      label_smoothing: float) -> torch.Tensor:
+        """``smoothed_bce(self(subjects, relations), rows, cols, label_smoothing)``.
+
+        In training mode with gradients enabled this runs as one autograd node with reused buffers
+        and the three dropout masks drawn at once (:func:`graphrec.kg._training_step.training_step`):
+        the same function and gradients, masks equal in distribution to the modules' ones. Its
+        backward must run before the next training step of this network.
+        """
+        if self.training and torch.is_grad_enabled():
+            return training_step(self, subjects, relations, rows, cols, label_smoothing)
+        return smoothed_bce(self(subjects, relations), rows, cols, label_smoothing)
+
+    # hooks of graphrec.kg._training_step: the bilinear core between the two batch norms
+    hidden_width: int
+
+    def core_parameters(self) -> tuple[nn.Parameter, ...]:
+        """The core's parameters, in the order ``core_backward`` returns their gradients."""
+        raise NotImplementedError
+
+    def core_forward(self, x: torch.Tensor, r: torch.Tensor, mask: torch.Tensor | None,
+                     workspace: StepWorkspace) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """(b, d_e) core output from ``x`` (b, d_e) and ``r`` (b, d_r), hidden mask (b, hidden_width); saved tensors."""
+        raise NotImplementedError
+
+    def core_backward(self, grad: torch.Tensor, saved: tuple[torch.Tensor, ...], x: torch.Tensor, r: torch.Tensor,
+                      mask: torch.Tensor | None, workspace: StepWorkspace) -> tuple[torch.Tensor, ...]:
+        """Gradients ``(dx, dr, *d core_parameters)`` of the core given ``grad`` = d loss / d output."""
+        raise NotImplementedError
+
+    def post_forward(self, z: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """Map between the core and ``BN1`` (identity here); returns the output and what its backward needs."""
+        return z, None
+
+    def post_backward(self, grad: torch.Tensor, saved: Any) -> torch.Tensor:
+        return grad
+
 
 class LowFERNet(_BilinearKGNet):
     """LowFER's scoring network (module docs); ``U`` and ``V`` start uniform in ``[-1, 1]``."""
@@ -113,7 +159,7 @@ class LowFERNet(_BilinearKGNet):
                  generator: torch.Generator | None = None) -> None:
         super().__init__(n_entities, n_relations, d_e, d_r, input_dropout, hidden_dropout1, hidden_dropout2)
         self.k = k
-        self._workspace = PoolWorkspace()
+        self.hidden_width = k * d_e
         self.U = nn.Parameter(torch.empty(d_e, k * d_e))
         self.V = nn.Parameter(torch.empty(d_r, k * d_e))
         self._reset_embeddings(generator)
@@ -122,14 +168,53 @@ class LowFERNet(_BilinearKGNet):
 
     def query(self, subjects: torch.Tensor, relations: torch.Tensor) -> torch.Tensor:
         x = self.input_dropout(self.bn0(self.E(subjects)))
-        if self.training and torch.is_grad_enabled():  # same result, reused buffers (see _pool_workspace)
-            z = BilinearPool.apply(x, self.R(relations), self.U, self.V, self.k, self.hidden_dropout1.p,
-                                   self._workspace)
-        else:
-            z = lowfer_pool(x, self.R(relations), self.U, self.V, self.k, self.hidden_dropout1)
+        z = lowfer_pool(x, self.R(relations), self.U, self.V, self.k, self.hidden_dropout1)
         z = torch.sign(z) * torch.sqrt(z.abs() + 1e-12)
         z = nn.functional.normalize(z, p=2.0, dim=-1)
         return self.hidden_dropout2(self.bn1(z))
+
+    def core_parameters(self) -> tuple[nn.Parameter, ...]:
+        return self.U, self.V
+
+    def core_forward(self, x: torch.Tensor, r: torch.Tensor, mask: torch.Tensor | None,
+                     workspace: StepWorkspace) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        # A = x U and B = r V (masked in place) live in reused (b, k d_e) buffers
+        b = x.shape[0]
+        A = torch.mm(x, self.U, out=workspace.buffer("A", b, (self.hidden_width,), x))
+        B = torch.mm(r, self.V, out=workspace.buffer("B", b, (self.hidden_width,), x))
+        if mask is not None:
+            B.mul_(mask)
+        product = torch.mul(A, B, out=workspace.buffer("product", b, (self.hidden_width,), x))
+        return product.view(b, -1, self.k).sum(-1), (A, B)
+
+    def core_backward(self, grad: torch.Tensor, saved: tuple[torch.Tensor, ...], x: torch.Tensor, r: torch.Tensor,
+                      mask: torch.Tensor | None, workspace: StepWorkspace) -> tuple[torch.Tensor, ...]:
+        A, B = saved
+        b = x.shape[0]
+        g = grad.unsqueeze(-1)                                   # pooling backward: broadcast over each window
+        dB = workspace.buffer("product", b, (self.hidden_width,), x)
+        torch.mul(A.view(b, -1, self.k), g, out=dB.view(b, -1, self.k))
+        if mask is not None:
+            dB.mul_(mask)
+        dA = B.view(b, -1, self.k).mul_(g).view(b, -1)           # B already holds the mask
+        return dA @ self.U.t(), dB @ self.V.t(), x.t() @ dA, r.t() @ dB
+
+    def post_forward(self, z: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        # signed square root and L2 normalisation of the pooled vector
+        sign = torch.sign(z)
+        root = z.abs_().add_(1e-12).sqrt_()
+        y = sign * root
+        norm = torch.linalg.vector_norm(y, dim=-1, keepdim=True).clamp_min_(1e-12)
+        out = y.div_(norm)
+        return out, (sign, root, norm, out)
+
+    def post_backward(self, grad: torch.Tensor, saved: Any) -> torch.Tensor:
+        # every |y_i| >= 1e-6, so the norm exceeds normalize's 1e-12 floor and d out / d y is
+        # (I - out out^T) / ||y||; d y / d z = sign(z)^2 / (2 sqrt(|z| + 1e-12)) (0 where z == 0)
+        sign, root, norm, out = saved
+        dot = (out * grad).sum(-1, keepdim=True)
+        dy = grad.addcmul_(out, dot, value=-1.0).div_(norm)
+        return dy.mul_(sign.abs()).div_(root).mul_(0.5)
 
 
 class TuckERNet(_BilinearKGNet):
@@ -140,6 +225,7 @@ class TuckERNet(_BilinearKGNet):
                  generator: torch.Generator | None = None) -> None:
         super().__init__(n_entities, n_relations, d_e, d_r, input_dropout, hidden_dropout1, hidden_dropout2)
         self.W = nn.Parameter(torch.empty(d_r, d_e, d_e))
+        self.hidden_width = d_e * d_e
         self._reset_embeddings(generator)
         nn.init.uniform_(self.W, -1.0, 1.0, generator=generator)
 
@@ -147,3 +233,26 @@ class TuckERNet(_BilinearKGNet):
         x = self.input_dropout(self.bn0(self.E(subjects)))
         x = tucker_contract(x, self.R(relations), self.W, self.hidden_dropout1)
         return self.hidden_dropout2(self.bn1(x))
+
+    def core_parameters(self) -> tuple[nn.Parameter, ...]:
+        return (self.W,)
+
+    def core_forward(self, x: torch.Tensor, r: torch.Tensor, mask: torch.Tensor | None,
+                     workspace: StepWorkspace) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        # w = W x_1 r (masked in place) in a reused (b, d_e^2) buffer
+        b, (d_r, d_e, _) = x.shape[0], self.W.shape
+        w = torch.mm(r, self.W.view(d_r, -1), out=workspace.buffer("w", b, (self.hidden_width,), x))
+        if mask is not None:
+            w.mul_(mask)
+        return torch.bmm(x.unsqueeze(1), w.view(b, d_e, d_e)).squeeze(1), (w,)
+
+    def core_backward(self, grad: torch.Tensor, saved: tuple[torch.Tensor, ...], x: torch.Tensor, r: torch.Tensor,
+                      mask: torch.Tensor | None, workspace: StepWorkspace) -> tuple[torch.Tensor, ...]:
+        (w,) = saved
+        b, (d_r, d_e, _) = x.shape[0], self.W.shape
+        dx = torch.bmm(w.view(b, d_e, d_e), grad.unsqueeze(2)).squeeze(2)
+        dw = workspace.buffer("dw", b, (self.hidden_width,), x)
+        torch.bmm(x.unsqueeze(2), grad.unsqueeze(1), out=dw.view(b, d_e, d_e))
+        if mask is not None:
+            dw.mul_(mask)
+        return dx, dw @ self.W.view(d_r, -1).t(), (r.t() @ dw).view(d_r, d_e, d_e)
