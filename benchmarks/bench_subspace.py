@@ -1,6 +1,6 @@
 """Subspace clustering quality (ACC / NMI mean ± std over seeds) and SubspaceAD 10-shot digits AUROC.
 
-    python benchmarks/bench_subspace.py [--seeds 3] [--methods lsr deep-sc mlc concat-svd]
+    python benchmarks/bench_subspace.py [--seeds 3] [--methods lsr deep-sc mlc concat-svd molrg-diffusion]
 
 Runs the ``graphrec bench subspace`` task (same numbers as
 ``graphrec bench subspace --method <m> --dataset digits generated``) and writes
@@ -49,7 +49,7 @@ def subspace_ad_digits(seeds: list[int], shots: int = 10) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--methods", nargs="+", default=["lsr", "deep-sc", "mlc", "concat-svd"])
+    parser.add_argument("--methods", nargs="+", default=["lsr", "deep-sc", "mlc", "concat-svd", "molrg-diffusion"])
     parser.add_argument("--datasets", nargs="+", default=["generated", "digits"])
     parser.add_argument("--digits-seeds", type=int, default=None,
                         help="seeds for the trained methods on digits (minutes per run on 2 cores); default --seeds")

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 import torch
-from scipy.sparse.linalg import eigsh
+from scipy.sparse.linalg import lobpcg
 from sklearn.base import ClusterMixin
 from sklearn.cluster import KMeans
 from torch import nn
@@ -65,6 +65,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: affinities up to this many samples get a dense eigensolver in :func:`affinity_spectral_clustering`
+_DENSE_EIGH_MAX = 5000
 
 
 class RelativeErrorStopper:
@@ -163,9 +166,16 @@ def structured_l1(C: Any, labels: Any) -> torch.Tensor:
 def affinity_spectral_clustering(affinity: Any, n_clusters: int, *, random_state: Any = None) -> np.ndarray:
     """Normalised spectral clustering (Ng, Jordan & Weiss 2001) of a symmetric non-negative affinity.
 
-    The top ``n_clusters`` eigenvectors of ``D^{-1/2} A D^{-1/2}`` (Lanczos, seeded start vector),
-    row-normalised, are clustered by k-means. ``affinity`` is a dense array/tensor or a scipy sparse
-    matrix ``(n, n)``; returns int64 labels ``(n,)``.
+    The top ``n_clusters`` eigenvectors of ``D^{-1/2} A D^{-1/2}``, row-normalised, are clustered by
+    k-means (``n_init=10``). ``affinity`` is a dense array/tensor or a scipy sparse matrix ``(n, n)``;
+    returns int64 labels ``(n,)``.
+
+    A self-expressive affinity of ``K`` well-separated subspaces has (nearly) ``K`` connected
+    components, i.e. the eigenvalue 1 repeated ``K`` times. A single-vector Lanczos solver can miss
+    copies of a repeated eigenvalue (it returned 6 of the 10 on the top-10 LSR graph of
+    ``make_union_of_subspaces(500, 10, 30, 4, noise=0.01, random_state=0)``), so the eigenvectors
+    come from a dense symmetric solver up to ``n = 5000`` and from a block solver (LOBPCG, seeded
+    random block) above.
     """
     if sp.issparse(affinity):
         a = sp.csr_matrix(affinity, dtype=np.float64)
@@ -188,12 +198,12 @@ def affinity_spectral_clustering(affinity: Any, n_clusters: int, *, random_state
         lap = sp.diags(inv_sqrt) @ a @ sp.diags(inv_sqrt)
     else:
         lap = inv_sqrt[:, None] * a * inv_sqrt[None, :]
-    if n_clusters >= n - 1 or n <= 64:
+    if n <= _DENSE_EIGH_MAX or n_clusters >= n // 5:
         dense = lap.toarray() if sp.issparse(lap) else lap
         vecs = np.linalg.eigh(dense)[1][:, n - n_clusters:]
     else:
-        v0 = rng.uniform(0.5, 1.0, size=n)
-        vecs = eigsh(lap, k=n_clusters, which="LA", v0=v0)[1]
+        block = rng.standard_normal((n, n_clusters))
+        vecs = lobpcg(sp.csr_matrix(lap), block, largest=True, tol=1e-6, maxiter=500)[1]
     vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
     km = KMeans(n_clusters=n_clusters, n_init=10, random_state=int(rng.integers(0, 2**31 - 1)))
     return km.fit_predict(vecs).astype(np.int64)

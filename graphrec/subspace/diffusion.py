@@ -257,6 +257,9 @@ class DiffusionSubspaceClustering(ClusterMixin, GraphrecEstimator):
         Range of the diffusion time (``0 < t_min < t_max < 1``); small times give sharp posterior
         weights and hence sharp subspace estimates.
     n_init : int, default 2
+    center : bool, default False
+        Subtract the mean ``mean_`` of ``X`` first (the MoLRG components are zero-mean, and with one
+        component the model is PCA, which centres); ``predict`` and ``denoise`` undo it.
     init : {"neighbours", "random"}, default "neighbours"
         Starting bases: the top singular vectors of a seed point's ``2 d`` nearest neighbours by
         absolute cosine (seeds drawn k-means++-style), or Gaussian. Training then fits the
@@ -277,6 +280,8 @@ class DiffusionSubspaceClustering(ClusterMixin, GraphrecEstimator):
         The trained denoiser (on CPU).
     loss_ : float
         Final training loss of the kept restart.
+    mean_ : ndarray (D,)
+        The mean subtracted from the data (zeros unless ``center``).
 
     Examples
     --------
@@ -289,8 +294,8 @@ class DiffusionSubspaceClustering(ClusterMixin, GraphrecEstimator):
 
     def __init__(
         self, n_subspaces: int = 3, subspace_dim: int = 3, *, n_epochs: int = 100, batch_size: int = 512,
-        lr: float = 0.1, t_min: float = 0.05, t_max: float = 0.5, n_init: int = 2, init: str = "neighbours",
-        random_state: Any = None,
+        lr: float = 0.1, t_min: float = 0.05, t_max: float = 0.5, n_init: int = 2, center: bool = False,
+        init: str = "neighbours", random_state: Any = None,
         device: str = "cpu", verbose: bool = False,
     ) -> None:
         self.n_subspaces = n_subspaces
@@ -301,6 +306,7 @@ class DiffusionSubspaceClustering(ClusterMixin, GraphrecEstimator):
         self.t_min = t_min
         self.t_max = t_max
         self.n_init = n_init
+        self.center = center
         self.init = init
         self.random_state = random_state
         self.device = device
@@ -318,6 +324,8 @@ class DiffusionSubspaceClustering(ClusterMixin, GraphrecEstimator):
             raise ValueError(f"need 0 < t_min < t_max < 1, got t_min={t_min}, t_max={t_max}")
         check_int(self.n_init, "n_init", low=1)
         check_choice(self.init, "init", ("neighbours", "random"))
+        if not isinstance(self.center, (bool, np.bool_)):
+            raise TypeError(f"center must be a bool, got {type(self.center).__name__}")
 
     def fit(self, X: Any, y: Any = None) -> "DiffusionSubspaceClustering":
         """Train on ``X`` ``(n, D)`` (``y`` ignored) and store bases and labels."""
@@ -327,6 +335,8 @@ class DiffusionSubspaceClustering(ClusterMixin, GraphrecEstimator):
             raise ValueError(f"X has {X.shape[0]} rows; need at least n_subspaces={self.n_subspaces}")
         device = check_device(self.device)
         rng = check_random_state(self.random_state)
+        self.mean_ = X.mean(0) if self.center else np.zeros(X.shape[1])
+        X = X - self.mean_
         x0 = torch.as_tensor(X, dtype=torch.float32)
         # Initial variance guess: the per-coordinate energy of a d-dimensional code.
         log_var0 = math.log(max(float((x0**2).sum(1).mean()) / self.subspace_dim, 1e-12))
@@ -400,7 +410,7 @@ class DiffusionSubspaceClustering(ClusterMixin, GraphrecEstimator):
         X = check_array(X, "X", ndim=2)
         if X.shape[1] != self.bases_.shape[1]:
             raise ValueError(f"X has {X.shape[1]} features, the model was fitted on {self.bases_.shape[1]}")
-        return self._assign(X)
+        return self._assign(X - self.mean_)
 
     def denoise(self, x_t: Any, t: Any) -> np.ndarray:
         """The trained denoiser's ``E[x0 | x_t]`` for ``x_t`` ``(n, D)`` at times ``t`` (scalar or ``(n,)``)."""
@@ -412,8 +422,9 @@ class DiffusionSubspaceClustering(ClusterMixin, GraphrecEstimator):
         if t.numel() not in (1, x_t.shape[0]):
             raise ValueError(f"t must be a scalar or have {x_t.shape[0]} entries (one per row of x_t), got {t.numel()}")
         s, gamma = noise_levels(t.expand(x_t.shape[0]))
-        with torch.no_grad():
-            return self.denoiser_(x_t, s, gamma).double().numpy()
+        mean = torch.as_tensor(self.mean_, dtype=torch.float32)
+        with torch.no_grad():  # x_t = s (x0c + mean) + gamma eps, so E[x0 | x_t] = mean + E[x0c | x_t - s mean]
+            return (mean + self.denoiser_(x_t - s[:, None] * mean, s, gamma)).double().numpy()
 
 
 def _spec_input(seed: int) -> tuple[np.ndarray]:

@@ -60,17 +60,20 @@ def _concat_svd(k: int, seed: int, device: str) -> Any:
 def _molrg(k: int, seed: int, device: str) -> Any:
     from graphrec.subspace.diffusion import DiffusionSubspaceClustering
 
-    return DiffusionSubspaceClustering(n_subspaces=k, subspace_dim=4, random_state=seed, device=device)
+    return DiffusionSubspaceClustering(n_subspaces=k, subspace_dim=4, center=True, random_state=seed, device=device)
 
 
 register_method("subspace", "lsr", _runner(_lsr),
-                "baseline: closed-form least-squares representation (lam=1), top-10 per column, spectral clustering")
+                "baseline: closed-form least-squares representation (lam=1), top-10 per column, spectral clustering "
+                "(dense eigensolver)")
 register_method("subspace", "deep-sc", _runner(_deep), "LIHFSS-SVDSC staged deep subspace clustering (arXiv 2504.18179)")
 register_method("subspace", "mlc", _runner(_mlc), "MLC coding-rate reduction with doubly stochastic membership (ICCV 2023)")
 register_method("subspace", "concat-svd", _runner(_concat_svd),
-                "error-constrained concatenated-SVD clustering, rank 4, eps 0.05, incremental, merged to k (arXiv 2601.11626)")
+                "error-constrained concatenated-SVD clustering, rank 4, eps 0.05, incremental, merged to k and "
+                "refined by K-subspaces sweeps (arXiv 2601.11626)")
 register_method("subspace", "molrg-diffusion", _runner(_molrg),
-                "diffusion as subspace clustering: MoLRG denoiser trained by score matching, subspace dim 4 (NeurIPS 2024)")
+                "diffusion as subspace clustering: MoLRG denoiser trained by score matching on centred data, "
+                "subspace dim 4 (NeurIPS 2024)")
 
 
 def _digits() -> Any:
