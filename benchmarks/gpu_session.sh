@@ -9,7 +9,8 @@
 # per-epoch times are those of a shared card, except the WN18RR timing, which runs before the others start.
 # Usage (repo root): DATA_TAR=.gpu_data/data.tar.xz OUT=<folder> BUDGET_S=480 bash benchmarks/gpu_session.sh
 # DATA_TAR holds kg/WN18RR, recsys/gowalla and molecules/ZINC in the $GRAPHREC_DATA layout (the device
-# machine cannot download).
+# machine cannot download); build it with
+#   tar cJf .gpu_data/data.tar.xz -C "$GRAPHREC_DATA" kg/WN18RR recsys/gowalla molecules/ZINC
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_out}
