@@ -41,6 +41,31 @@ def check_labels01(y: Any, n: int, name: str = "y") -> np.ndarray:
     return arr.astype(np.float32)
 
 
+class AdamWithSGDGroups(torch.optim.Adam):
+    """Adam on every parameter group except those marked ``{"sgd": True}``, which take ``p -= lr * grad``.
+
+    OptFS keeps its gate logits in such a group: Adam divides each gate's gradient by its own running
+    RMS, so a value that rarely gets a data gradient sees the sparsity penalty at full strength
+    (about ``lr`` per step whatever ``reg_lambda`` is) and dies for being rare; plain SGD keeps the
+    penalty and the data gradient on one scale. Weight decay is not applied to the SGD groups.
+    """
+
+    @torch.no_grad()
+    def step(self, closure: Callable | None = None) -> Any:
+        groups = self.param_groups
+        self.param_groups = [g for g in groups if not g.get("sgd", False)]
+        try:
+            loss = super().step(closure)
+        finally:
+            self.param_groups = groups
+        for group in groups:
+            if group.get("sgd", False):
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.add_(p.grad, alpha=-group["lr"])
+        return loss
+
+
 class _CTRBase(GraphrecEstimator):
     """Shared fit/predict plumbing of the CTR estimators (not public)."""
 
@@ -140,7 +165,7 @@ class _CTRBase(GraphrecEstimator):
             init_process_group()
             trainer_cls = DistributedTrainer
         trainer = trainer_cls(
-            net, torch.optim.Adam(params, lr=float(self.lr)), loss_fn or bce, max_epochs=max_epochs,
+            net, AdamWithSGDGroups(params, lr=float(self.lr)), loss_fn or bce, max_epochs=max_epochs,
             device=self._device, eval_fn=lambda m: self._valid_scores(m, xv, yv),
             monitor="valid_auc" if early_stop else None, mode="max",
             patience=self.patience if early_stop else None,

@@ -10,8 +10,14 @@ built from gated embeddings, the gate of an interaction is the product ``g_i g_j
 Retrain: the hard gate ``1[m_i > 0]`` is frozen, the network (embeddings and all layers, not the
 gates) is rewound to its state at the start of search epoch ``rewind_epoch`` and retrained with
 BCE only and early stopping on validation AUC. Differences from the official code (notes 6.1-6.2):
-IPNN is gated like every backbone, and the hard gate is ``1[m > 0]`` without the ``1/sigmoid(m0)``
-factor (the rewound weights were trained with ``g ~ 1``).
+IPNN is gated like every backbone, the hard gate is ``1[m > 0]`` without the ``1/sigmoid(m0)``
+factor (the rewound weights were trained with ``g ~ 1``), and the gate logits take plain SGD by
+default (``gate_optimizer``) where the official code gives them their own Adam: Adam divides each
+gate's step by that gate's gradient RMS, so a value seen in few batches feels the penalty at full
+strength and is pruned for being rare; under SGD the step is ``-(reg_lambda + dL/dg_i)`` times the
+common factor ``tau sigmoid'(tau m_i)``, so the penalty is weighed against the value's data
+gradient at every temperature (a gate still survives only if it has not reached 0 before
+``tau |m_i|`` freezes it).
 
 Reference: Lyu et al., "Optimizing feature set for click-through rate prediction", WWW 2023.
 """
@@ -28,7 +34,7 @@ import torch
 from torch import nn
 
 from graphrec.ctr.estimators import _CTRBase
-from graphrec.utils.validation import check_float, check_int
+from graphrec.utils.validation import check_choice, check_float, check_int
 
 __all__ = ["OptFS", "FeatureGate"]
 
@@ -67,9 +73,10 @@ class OptFS(_CTRBase):
     Parameters
     ----------
     backbone : {"fm", "deepfm", "dcn", "ipnn"}, default="deepfm"
-    reg_lambda : float >= 0, default=1e-5
+    reg_lambda : float >= 0, default=3e-4
         Weight of the gate sparsity penalty ``sum_i sigmoid(tau m_i)``. Not transferable across
-        data sets (its effect scales with ``tau`` and Adam's normalisation); tune it on the kept ratio.
+        data sets (the data gradient of a gate scales with its value's frequency); tune it on the
+        kept ratio against validation AUC.
     tau_final : float >= 1, default=200.0
         Temperature of the last search epoch.
     search_epochs : int >= 1, default=10
@@ -77,8 +84,18 @@ class OptFS(_CTRBase):
         Search epoch whose starting weights the retrain restarts from (0 = the initial weights).
     gate_init : float > 0, default=0.5
         Initial gate logit ``m0``.
-    gate_lr : float or None, default=None
-        Adam learning rate of the gate logits (``None``: ``lr``).
+    gate_optimizer : {"sgd", "adam"}, default="sgd"
+        Update rule of the gate logits (the network weights always take Adam). The official code
+        gives the gates their own optimiser of the network's type (Adam by default). With Adam
+        each gate's step is its gradient divided by its own RMS, so a value that rarely gets a data
+        gradient sees the penalty at full strength and is pruned for being rare, whatever
+        ``reg_lambda``; with SGD the penalty gradient ``reg_lambda * tau * sigmoid'(tau m)`` meets
+        the data gradient on one scale, so a gate moves down only where ``reg_lambda`` outweighs
+        its loss gradient (usefulness, not frequency).
+    gate_lr : float or None, default=10.0
+        Learning rate of the gate logits (``None``: ``lr``). SGD on gates needs a large one: the
+        data gradient of a gate is averaged over the batch, so it is about its value's frequency
+        times the per-row effect.
     embed_dim, hidden, dropout, lr, l2, batch_size, max_epochs, patience, min_count, categorical,
     numeric, valid_fraction, device, random_state, verbose
         As in :class:`~graphrec.ctr.CTRClassifier`; ``max_epochs`` and ``patience`` apply to the retrain.
@@ -105,9 +122,10 @@ class OptFS(_CTRBase):
     True
     """
 
-    def __init__(self, backbone: str = "deepfm", *, reg_lambda: float = 1e-5, tau_final: float = 200.0,
+    def __init__(self, backbone: str = "deepfm", *, reg_lambda: float = 3e-4, tau_final: float = 200.0,
                  search_epochs: int = 10, rewind_epoch: int = 1, gate_init: float = 0.5,
-                 gate_lr: float | None = None, embed_dim: int = 16, hidden: Sequence[int] = (400, 400, 400),
+                 gate_optimizer: str = "sgd", gate_lr: float | None = 10.0, embed_dim: int = 16,
+                 hidden: Sequence[int] = (400, 400, 400),
                  dropout: float = 0.0, lr: float = 1e-3, l2: float = 1e-6, batch_size: int = 1024,
                  max_epochs: int = 20, patience: int | None = 2, min_count: int = 1,
                  categorical: list[str] | None = None, numeric: list[str] | None = None,
@@ -119,6 +137,7 @@ class OptFS(_CTRBase):
         self.search_epochs = search_epochs
         self.rewind_epoch = rewind_epoch
         self.gate_init = gate_init
+        self.gate_optimizer = gate_optimizer
         self.gate_lr = gate_lr
         self.embed_dim = embed_dim
         self.hidden = hidden
@@ -144,6 +163,7 @@ class OptFS(_CTRBase):
         n_search = check_int(self.search_epochs, "search_epochs", low=1)
         rewind = check_int(self.rewind_epoch, "rewind_epoch", low=0, high=n_search - 1)
         gate_init = check_float(self.gate_init, "gate_init", low=0.0, low_open=True)
+        gate_sgd = check_choice(self.gate_optimizer, "gate_optimizer", ("sgd", "adam")) == "sgd"
         gate_lr = float(self.lr) if self.gate_lr is None else check_float(self.gate_lr, "gate_lr", low=0.0,
                                                                           low_open=True)
         data = self._prepare(X, y, eval_set)
@@ -156,7 +176,8 @@ class OptFS(_CTRBase):
             if epoch == rewind:
                 snapshot.update({k: v.detach().clone() for k, v in net.state_dict().items() if not k.startswith("mask.")})
 
-        params = self._net_params(net) + [{"params": [gate.logits], "weight_decay": 0.0, "lr": gate_lr}]
+        params = self._net_params(net) + [{"params": [gate.logits], "weight_decay": 0.0, "lr": gate_lr,
+                                           "sgd": gate_sgd}]
         search = self._train(net, data, params, max_epochs=n_search, early_stop=False,
                              penalty=(lambda: lam * gate.penalty()) if lam > 0 else None, on_epoch=on_epoch)
         gate.hard = True
