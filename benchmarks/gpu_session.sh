@@ -38,24 +38,7 @@ for seed in 0 1 2; do
       --max-seconds $(( $(left) - 60 )) --out "logs_gpu/recsys_gowalla_cuda_seed$seed" \
       > "logs_gpu/gowalla_seed$seed.txt" 2>&1 &
 done
-timeout 60 python3 - > logs_gpu/spe_forward.txt 2>&1 <<'PY'
-import sys, time, torch
-sys.path.insert(0, "benchmarks")
-from bench_spe_official import build_graphrec, zinc_batches
-torch.manual_seed(0)
-spe = build_graphrec().cuda().eval()
-b = zinc_batches(1)[0].to("cuda")
-args = (b.eigvals, b.eigvecs, b.eig_mask, b.edge_index, b.batch)
-with torch.no_grad():
-    for _ in range(3):
-        spe(*args)
-    torch.cuda.synchronize(); t = time.perf_counter()
-    for _ in range(20):
-        spe(*args)
-    torch.cuda.synchronize()
-print(f"SPE forward, 128 ZINC graphs, {torch.cuda.get_device_name()} (card shared with the other runs): "
-      f"{(time.perf_counter() - t) / 20 * 1e3:.2f} ms")
-PY
+timeout 60 python3 benchmarks/spe_forward_cuda.py > logs_gpu/spe_forward.txt 2>&1
 timeout $(( $(left) + 20 )) python3 benchmarks/bench_spe_zinc.py --method gine-spe --seed 0 --epochs 1000 --device cuda \
     --checkpoint-dir runs/spe_zinc/gine-spe-0 --max-seconds $(( $(left) - 70 )) \
     --out logs_gpu/spe_zinc_gpu.jsonl > logs_gpu/spe_zinc.txt 2>&1 &

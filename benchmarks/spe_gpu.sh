@@ -21,21 +21,7 @@ left() { echo $(( deadline - $(date +%s) )); }
 
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || exit 1
 timeout 90 $PY -m pytest -q tests/test_pe.py -k cuda -p no:cacheprovider || echo "cuda test failed"
-timeout 60 $PY - <<'PY' || echo "timing failed"
-import time, torch, sys
-sys.path.insert(0, "benchmarks")
-from bench_spe_official import build_graphrec, zinc_batches
-torch.manual_seed(0)
-spe = build_graphrec().cuda().eval()
-b = zinc_batches(1)[0].to("cuda")
-args = (b.eigvals, b.eigvecs, b.eig_mask, b.edge_index, b.batch)
-with torch.no_grad():
-    for _ in range(3): spe(*args)
-    torch.cuda.synchronize(); t = time.perf_counter()
-    for _ in range(10): spe(*args)
-    torch.cuda.synchronize()
-print(f"SPE forward, 128 ZINC graphs, {torch.cuda.get_device_name()}: {(time.perf_counter() - t) / 10 * 1e3:.1f} ms")
-PY
+timeout 60 $PY benchmarks/spe_forward_cuda.py --repeats 10 || echo "timing failed"
 
 for method in gine-spe gine; do
   t=$(( $(left) / 2 ))
