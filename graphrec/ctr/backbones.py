@@ -36,10 +36,14 @@ def fm_pairwise_naive(e: torch.Tensor) -> torch.Tensor:
     return sum((e[:, i] * e[:, j]).sum(1) for i in range(f) for j in range(i + 1, f))
 
 
-def _mlp(n_in: int, hidden: Sequence[int], dropout: float) -> tuple[nn.Sequential, int]:
+def _mlp(n_in: int, hidden: Sequence[int], dropout: float, batch_norm: bool = False) -> tuple[nn.Sequential, int]:
+    """Linear -> [BatchNorm1d] -> ReLU -> [Dropout] per hidden width; returns the stack and its output width."""
     layers: list[nn.Module] = []
     for h in hidden:
-        layers += [nn.Linear(n_in, h), nn.ReLU()]
+        layers.append(nn.Linear(n_in, h))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(h))
+        layers.append(nn.ReLU())
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
         n_in = h
@@ -51,11 +55,13 @@ class CTRNet(nn.Module):
 
     ``mask`` (optional) is called as ``mask(x, e)`` and returns the masked embeddings (batch, F, d)
     and a (batch, F) row scale applied to the first-order weights (FM / DeepFM), so a feature whose
-    gate is 0 leaves no trace in the prediction.
+    gate is 0 leaves no trace in the prediction. ``batch_norm`` puts a BatchNorm1d between every hidden
+    Linear layer of the MLP and its ReLU (batch statistics in train mode, running ones in eval mode).
     """
 
     def __init__(self, backbone: str, n_features: int, n_fields: int, embed_dim: int,
-                 hidden: Sequence[int] = (400, 400, 400), dropout: float = 0.0, n_cross: int = 3) -> None:
+                 hidden: Sequence[int] = (400, 400, 400), dropout: float = 0.0, n_cross: int = 3,
+                 batch_norm: bool = False) -> None:
         super().__init__()
         self.backbone = backbone
         self.embedding = nn.Embedding(n_features, embed_dim)
@@ -67,15 +73,15 @@ class CTRNet(nn.Module):
             nn.init.zeros_(self.linear.weight)
             self.bias = nn.Parameter(torch.zeros(()))
         if backbone == "deepfm":
-            self.mlp, out = _mlp(flat, hidden, dropout)
+            self.mlp, out = _mlp(flat, hidden, dropout, batch_norm)
             self.head = nn.Linear(out, 1)
         elif backbone == "dcn":
             self.cross_w = nn.ModuleList(nn.Linear(flat, 1, bias=False) for _ in range(n_cross))
             self.cross_b = nn.ParameterList(nn.Parameter(torch.zeros(flat)) for _ in range(n_cross))
-            self.mlp, out = _mlp(flat, hidden, dropout)
+            self.mlp, out = _mlp(flat, hidden, dropout, batch_norm)
             self.head = nn.Linear(out + flat, 1)
         elif backbone == "ipnn":
-            self.mlp, out = _mlp(flat + n_fields * (n_fields - 1) // 2, hidden, dropout)
+            self.mlp, out = _mlp(flat + n_fields * (n_fields - 1) // 2, hidden, dropout, batch_norm)
             self.head = nn.Linear(out, 1)
             self.register_buffer("_pairs", torch.triu_indices(n_fields, n_fields, 1), persistent=False)
 

@@ -70,6 +70,10 @@ class _CTRBase(GraphrecEstimator):
     """Shared fit/predict plumbing of the CTR estimators (not public)."""
 
     distributed = False  # CTRClassifier's parameter; the searches (OptFS, DNIS) run in one process
+    # CTRClassifier's parameters; a subclass that does not take them keeps these (off) values
+    batch_norm = False
+    embed_l2 = 0.0
+    lr_decay = 1.0
 
     def _check_common(self) -> None:
         check_choice(self.backbone, "backbone", BACKBONES)
@@ -80,6 +84,10 @@ class _CTRBase(GraphrecEstimator):
             raise ValueError("dropout must be in [0, 1), got 1.0")
         check_float(self.lr, "lr", low=0.0, low_open=True)
         check_float(self.l2, "l2", low=0.0)
+        if not isinstance(self.batch_norm, bool):
+            raise TypeError(f"batch_norm must be a bool, got {type(self.batch_norm).__name__}")
+        check_float(self.embed_l2, "embed_l2", low=0.0)
+        check_float(self.lr_decay, "lr_decay", low=0.0, high=1.0, low_open=True)
         check_int(self.batch_size, "batch_size", low=1)
         check_int(self.max_epochs, "max_epochs", low=1)
         if self.patience is not None:
@@ -126,7 +134,7 @@ class _CTRBase(GraphrecEstimator):
         """A freshly initialised network, its weights drawn from a seed of ``rng_``."""
         with isolated_rng(int(self.rng_.integers(0, 2**31 - 1)), torch.device("cpu")):
             net = CTRNet(self.backbone, self.schema_.n_features_, len(self.schema_.fields_), int(self.embed_dim),
-                         tuple(int(h) for h in self.hidden), float(self.dropout))
+                         tuple(int(h) for h in self.hidden), float(self.dropout), batch_norm=self.batch_norm)
         return net.to(self._device)
 
     @torch.no_grad()
@@ -136,6 +144,12 @@ class _CTRBase(GraphrecEstimator):
         out = torch.cat([net(x[i:i + 8192]) for i in range(0, x.shape[0], 8192)])
         net.train(was)
         return out
+
+    def _embedding_penalty(self, net: CTRNet) -> torch.Tensor:
+        """``embed_l2 / 2 * (||E||_F^2 + ||w||^2)`` over the whole embedding table E (n_features, d) and the
+        first-order weights w (n_features, 1) of FM / DeepFM: FuxiCTR's ``embedding_regularizer``."""
+        tables = [net.embedding.weight] + ([net.linear.weight] if hasattr(net, "linear") else [])
+        return 0.5 * float(self.embed_l2) * sum(t.pow(2).sum() for t in tables)
 
     def _valid_scores(self, net: CTRNet, xv: torch.Tensor, yv: torch.Tensor) -> dict[str, float]:
         p = torch.sigmoid(self._logits(net, xv)).cpu().numpy().astype(np.float64)
@@ -148,9 +162,13 @@ class _CTRBase(GraphrecEstimator):
                batches: Callable | None = None) -> Any:
         """One Trainer run of ``net`` on ``data = (x, y, x_valid, y_valid)``; returns the TrainResult."""
         x, y, xv, yv = data
+        if self.batch_norm and x.shape[0] < 2:
+            raise ValueError(f"batch_norm=True needs at least 2 training rows, got {x.shape[0]}")
 
         def bce(model: CTRNet, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
             loss = F.binary_cross_entropy_with_logits(model(batch[0]), batch[1])
+            if self.embed_l2 > 0:
+                loss = loss + self._embedding_penalty(net)
             return loss + penalty() if penalty is not None else loss
 
         def train_batches(epoch: int, generator: torch.Generator):
@@ -158,14 +176,21 @@ class _CTRBase(GraphrecEstimator):
                 on_epoch(epoch)
             if batches is not None:
                 return batches(epoch, generator)
-            return tensor_batches(x, y, batch_size=int(self.batch_size), generator=generator)
+            # a training batch of one row has no batch statistics: leave it out (a different row every epoch)
+            drop_last = bool(self.batch_norm) and x.shape[0] % int(self.batch_size) == 1
+            return tensor_batches(x, y, batch_size=int(self.batch_size), generator=generator, drop_last=drop_last)
 
         trainer_cls = Trainer
         if self.distributed:
             init_process_group()
             trainer_cls = DistributedTrainer
+        optimizer = AdamWithSGDGroups(params, lr=float(self.lr))
+        scheduler = None  # lr x lr_decay after every evaluation without a better valid AUC (FuxiCTR's recipe)
+        if early_stop and self.lr_decay < 1.0:
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=float(self.lr_decay),
+                                                                   patience=0, threshold=0.0)
         trainer = trainer_cls(
-            net, AdamWithSGDGroups(params, lr=float(self.lr)), loss_fn or bce, max_epochs=max_epochs,
+            net, optimizer, loss_fn or bce, max_epochs=max_epochs, scheduler=scheduler,
             device=self._device, eval_fn=lambda m: self._valid_scores(m, xv, yv),
             monitor="valid_auc" if early_stop else None, mode="max",
             patience=self.patience if early_stop else None,
@@ -215,8 +240,18 @@ class CTRClassifier(_CTRBase):
     hidden : sequence of int, default=(400, 400, 400)
         MLP widths (DeepFM, DCN, IPNN).
     dropout : float in [0, 1), default=0.0
+    batch_norm : bool, default=False
+        BatchNorm1d between every hidden Linear layer of the MLP and its ReLU (DeepFM, DCN, IPNN).
     lr, l2 : float, default=1e-3, 1e-6
-        Adam learning rate and weight decay.
+        Adam learning rate and weight decay (on every network weight).
+    embed_l2 : float >= 0, default=0.0
+        Adds ``embed_l2 / 2 * (||E||_F^2 + ||w||^2)`` to every batch loss: L2 on the whole embedding
+        table ``E`` (n_features, embed_dim) and the first-order weights ``w`` (FM / DeepFM), rows
+        absent from the batch included (FuxiCTR's ``embedding_regularizer``).
+    lr_decay : float in (0, 1], default=1.0
+        After every epoch whose valid AUC is not better than the best so far, multiply the learning
+        rate by ``lr_decay`` and go on from the current weights (``ReduceLROnPlateau``, patience 0;
+        FuxiCTR uses 0.1). 1.0 keeps the learning rate constant.
     batch_size, max_epochs : int, default=1024, 20
     patience : int or None, default=2
         Evaluations without a better valid AUC before stopping; the best epoch's weights are kept.
@@ -261,7 +296,8 @@ class CTRClassifier(_CTRBase):
                  max_epochs: int = 20, patience: int | None = 2, min_count: int = 1,
                  categorical: list[str] | None = None, numeric: list[str] | None = None,
                  valid_fraction: float = 0.1, device: Any = "cpu", random_state: Any = None,
-                 verbose: bool | int = False, distributed: bool = False) -> None:
+                 verbose: bool | int = False, distributed: bool = False, batch_norm: bool = False,
+                 embed_l2: float = 0.0, lr_decay: float = 1.0) -> None:
         self.backbone = backbone
         self.embed_dim = embed_dim
         self.hidden = hidden
@@ -279,6 +315,9 @@ class CTRClassifier(_CTRBase):
         self.random_state = random_state
         self.verbose = verbose
         self.distributed = distributed
+        self.batch_norm = batch_norm
+        self.embed_l2 = embed_l2
+        self.lr_decay = lr_decay
 
     def fit(self, X: pd.DataFrame, y: Any, eval_set: tuple[pd.DataFrame, Any] | None = None) -> "CTRClassifier":
         """Fit on ``X`` (n_rows, n_fields) and 0/1 labels ``y`` (n_rows,); early-stop on ``eval_set``."""
