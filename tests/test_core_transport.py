@@ -75,3 +75,33 @@ def test_sinkhorn_is_differentiable():
     assert torch.autograd.gradcheck(lambda z: doubly_stochastic(z, n_iter=30, tol=0.0), (logits,))
     cost = torch.rand(3, 2, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda c: sinkhorn(c, eps=0.5, n_iter=30, tol=0.0), (cost,))
+
+
+def test_symmetric_doubly_stochastic_matches_alternating_sinkhorn():
+    from graphrec.core.transport import symmetric_doubly_stochastic
+
+    # an indefinite kernel: the damped sweep contracts like (1 - lambda) / 2 over the eigenvalues lambda of P, slowly
+    # where P has one near -1 (5 of 200 such draws need more than 1000 sweeps), so allow many sweeps
+    a = torch.randn(6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    logits = (a + a.T) * 2
+    p = symmetric_doubly_stochastic(logits, n_iter=100000)
+    torch.testing.assert_close(p, p.T)
+    torch.testing.assert_close(p.sum(-1), torch.ones(6, dtype=torch.float64), atol=1e-8, rtol=0)
+    torch.testing.assert_close(p, doubly_stochastic(logits, n_iter=100000, tol=1e-13), atol=1e-7, rtol=0)
+    # unevenly spread points on a circle, sharp kernel: tens of symmetric sweeps, the alternating ones lag
+    t = torch.rand(60, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) ** 2 * 2 * torch.pi
+    z = torch.stack([t.cos(), t.sin()], 1)
+    fast = symmetric_doubly_stochastic(z @ z.T / 0.01, n_iter=100)
+    slow = doubly_stochastic(z @ z.T / 0.01, n_iter=100, tol=0.0)
+    assert float((fast.sum(-1) - 1).abs().max()) < 1e-9 < 1e-5 < float((slow.sum(-1) - 1).abs().max())
+
+
+def test_symmetric_doubly_stochastic_bad_input():
+    from graphrec.core.transport import symmetric_doubly_stochastic
+
+    with pytest.raises(ValueError, match="square"):
+        symmetric_doubly_stochastic(torch.zeros(3, 4))
+    with pytest.raises(ValueError, match="symmetric"):
+        symmetric_doubly_stochastic(torch.tensor([[0.0, 1.0], [0.0, 0.0]]))
+    with pytest.raises(ValueError, match="NaN"):
+        symmetric_doubly_stochastic(torch.tensor([[float("nan")]]))

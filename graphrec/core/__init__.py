@@ -45,7 +45,7 @@ from graphrec.core.subspace import (
     truncated_svd,
 )
 from graphrec.core.tensor import fold, hosvd, mode_dot, multi_mode_dot, tucker_to_tensor, unfold
-from graphrec.core.transport import doubly_stochastic, sinkhorn
+from graphrec.core.transport import doubly_stochastic, sinkhorn, symmetric_doubly_stochastic
 
 __all__ = [
     "CayleyOrthogonal", "FrequentDirections", "HouseholderOrthogonal", "IncrementalSVD", "SparseOperator", "StreamingPCA",
@@ -56,6 +56,7 @@ __all__ = [
     "normalized_adjacency", "numerical_rank", "orthogonality_error", "orthogonality_penalty",
     "orthonormal_basis", "poincare_distance", "principal_angles", "procrustes", "project",
     "project_spectral_sphere", "qr_retraction", "randomized_svd", "residual", "scatter", "sensitivity_sample",
-    "sinkhorn", "spectral_norm", "stiefel_tangent", "subspace_distance", "supcon_loss", "to_torch_sparse",
+    "sinkhorn", "spectral_norm", "stiefel_tangent", "subspace_distance", "supcon_loss", "symmetric_doubly_stochastic",
+    "to_torch_sparse",
     "truncated_svd", "tucker_to_tensor", "unfold",
 ]

@@ -84,3 +84,36 @@ def doubly_stochastic(logits: Any, *, n_iter: int = 1000, tol: float = 1e-9) -> 
     n = logits.shape[-1]
     zeros = logits.new_zeros(n)
     return _sinkhorn_log(logits, zeros, zeros, check_int(n_iter, "n_iter", low=1), check_float(tol, "tol", low=0.0))
+
+
+def symmetric_doubly_stochastic(logits: Any, *, n_iter: int = 1000, tol: float = 1e-9) -> torch.Tensor:
+    """Doubly stochastic scaling ``P = diag(d) exp(logits) diag(d)`` of a *symmetric* ``exp(logits)`` ``(..., n, n)``.
+
+    Symmetric Sinkhorn-Knopp (P. A. Knight, "The Sinkhorn-Knopp algorithm: convergence and
+    applications", SIAM J. Matrix Anal. Appl. 2008): the damped fixed point
+    ``log d <- (log d - log(exp(logits) d)) / 2``, in the log domain. The scaling of a positive matrix
+    is unique, so this is :func:`doubly_stochastic`'s limit, reached in tens of sweeps where the
+    alternating row / column updates need thousands on nearly block-diagonal kernels (e.g. MLC's
+    full-data membership). Each sweep contracts the error like ``(1 - lambda) / 2`` over the eigenvalues
+    ``lambda`` of ``P``: fast for positive semi-definite kernels such as ``exp(Z Z^T / eta)`` (rate <= 1/2),
+    slow for indefinite ones with an eigenvalue of ``P`` near -1. Stops when the row sums are within
+    ``tol`` of 1, or after ``n_iter`` sweeps.
+
+    >>> p = symmetric_doubly_stochastic(torch.tensor([[2.0, 0.0], [0.0, 1.0]]))
+    >>> bool(torch.allclose(p.sum(0), torch.ones(2))) and bool(torch.allclose(p, p.T))
+    True
+    """
+    logits = as_tensor(logits, "logits", min_ndim=2)
+    if logits.shape[-1] != logits.shape[-2]:
+        raise ValueError(f"logits must be square, got shape {tuple(logits.shape)}")
+    if not torch.allclose(logits, logits.transpose(-1, -2)):
+        raise ValueError("logits must be symmetric; use doubly_stochastic for a general matrix")
+    n_iter, tol = check_int(n_iter, "n_iter", low=1), check_float(tol, "tol", low=0.0)
+    f = torch.zeros_like(logits[..., 0, :])
+    for it in range(n_iter):
+        f = (f - torch.logsumexp(logits + f.unsqueeze(-2), dim=-1)) / 2
+        if it % 10 == 9:
+            row = torch.logsumexp(logits + f.unsqueeze(-2), dim=-1) + f
+            if float((row.exp() - 1).abs().max().detach()) <= tol:
+                break
+    return torch.exp(logits + f.unsqueeze(-1) + f.unsqueeze(-2))

@@ -12,7 +12,7 @@ from graphrec.subspace.dynamic import (
 from graphrec.subspace.franca import RASA, MatryoshkaClusterHead, MatryoshkaClustering, nested_cluster_loss, sinkhorn_targets
 from graphrec.subspace.grassmann_class import GrassmannClassHead, GrassmannClassifier, GrassmannSGD
 from graphrec.subspace.kdiff import KDiffusion, k_target, optimal_k, to_x_eps, twonn_dimension
-from graphrec.subspace.mlc import MLC, mlc_loss, tcr_loss
+from graphrec.subspace.mlc import MLC, mlc_loss, partition_rate_reduction, tcr_loss
 from graphrec.subspace.msenet import MSENet
 from graphrec.subspace.hydra import PairGate, SimLAP, gated_multipositive_info_nce
 from graphrec.subspace.hyperbolic_discovery import (

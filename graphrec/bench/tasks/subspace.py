@@ -67,7 +67,9 @@ register_method("subspace", "lsr", _runner(_lsr),
                 "baseline: closed-form least-squares representation (lam=1), top-10 per column, spectral clustering "
                 "(dense eigensolver)")
 register_method("subspace", "deep-sc", _runner(_deep), "LIHFSS-SVDSC staged deep subspace clustering (arXiv 2504.18179)")
-register_method("subspace", "mlc", _runner(_mlc), "MLC coding-rate reduction with doubly stochastic membership (ICCV 2023)")
+register_method("subspace", "mlc", _runner(_mlc),
+                "MLC coding-rate reduction with doubly stochastic membership, eta in {0.025, 0.05, 0.1, 0.2} kept by "
+                "the input rate reduction of its partition (ICCV 2023)")
 register_method("subspace", "concat-svd", _runner(_concat_svd),
                 "error-constrained concatenated-SVD clustering, rank 4, eps 0.05, incremental, merged to k and "
                 "refined by K-subspaces sweeps (arXiv 2601.11626)")
