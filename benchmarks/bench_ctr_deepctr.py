@@ -42,13 +42,14 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from _workers import run_worker
 
 OUT = Path(__file__).parent / "results"
 EMBED_DIM = 16
@@ -198,14 +199,8 @@ def main() -> None:
                         cfg = dict(data=str(data), batch_size=batch_size, epochs=args.epochs, threads=args.threads,
                                    embed_dim=EMBED_DIM, hidden=list(HIDDEN), lr=LR, seed=SEED)
                         cmd = [args.python, str(runner), json.dumps(cfg)]
-                    load_before = os.getloadavg()[0]
-                    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-                    line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-                    if proc.returncode != 0 or not line:
-                        raise RuntimeError(f"{impl} run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
-                    res = json.loads(line[-1][len("RESULT "):])
-                    res.update(batch_size=batch_size, round=r, rows_per_s=n_train * args.epochs / res["loop_s"],
-                               load1_before=load_before, load1_after=os.getloadavg()[0])
+                    res = run_worker(cmd, env, impl)
+                    res.update(batch_size=batch_size, round=r, rows_per_s=n_train * args.epochs / res["loop_s"])
                     runs.append(res)
                     print(json.dumps(res), flush=True)
     summary = []

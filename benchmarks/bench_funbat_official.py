@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +33,8 @@ import types
 from pathlib import Path
 
 import numpy as np
+
+from _workers import run_worker
 
 OUT = Path(__file__).parent / "results"
 FOLD = 0
@@ -161,13 +162,8 @@ def main() -> None:
                 cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", impl, "--official",
                        str(Path(args.official).resolve()), "--data", data_file, "--epochs", str(args.epochs),
                        "--threads", str(args.threads), "--extra-path", *args.extra_path]
-                load_before = os.getloadavg()[0]
-                proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-                line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-                if proc.returncode != 0 or not line:
-                    raise RuntimeError(f"{impl} worker failed:\n{proc.stderr[-3000:]}")
-                res = json.loads(line[-1][len("RESULT "):])
-                res.update(round=r, load1_before=load_before, load1_after=os.getloadavg()[0])
+                res = run_worker(cmd, env, impl)
+                res["round"] = r
                 runs.append(res)
                 print(res, flush=True)
     summary = {}
