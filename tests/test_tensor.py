@@ -157,22 +157,68 @@ def test_undamped_updates_converge_like_damped_ones(core):
     assert 0 < settle[0] < settle[1]
 
 
-@pytest.mark.parametrize("core,rank", [("cp", 6), ("tucker", 4)])
-def test_undamped_updates_stay_bounded_under_stress(core, rank):
+@pytest.mark.parametrize("core,rank,core_moment", [("cp", 6, "exact"), ("tucker", 4, "exact"), ("tucker", 4, "mean")])
+def test_undamped_updates_stay_bounded_under_stress(core, rank, core_moment):
     """Matérn-1/2 with a short lengthscale, a large prior variance and rank, 10 coordinates per mode,
-    almost no noise and a vague Gamma prior: the undamped noise precision jumps by orders of magnitude."""
+    almost no noise and a vague Gamma prior: the undamped noise precision jumps by orders of magnitude.
+
+    core_moment='mean' (the paper's conditional EP) is undamped coordinate ascent too, on the bound
+    with a point-mass core at its MAP (the core update's mean): it cannot diverge either. Issue 8's
+    "damping prevents divergence" test has no case to run on (see BENCHMARKS.md)."""
     rng = np.random.default_rng(3)
     grid = np.sort(rng.uniform(0, 1, size=(3, 10)), axis=1)
     X = np.column_stack([grid[k][rng.integers(0, 10, 300)] for k in range(3)])
     y = np.sin(9 * X[:, 0]) * np.cos(7 * X[:, 1]) * X[:, 2] + np.cos(5 * X[:, 0]) * X[:, 1]
     y = y + 1e-3 * rng.standard_normal(300)
     est = FunBaT(rank=rank, kernel="matern12", lengthscale=0.02, variance=5.0, damping=0.0, epochs=30, a0=1e-3, b0=1e-3,
-                 core=core, random_state=0).fit(X, y)
+                 core=core, core_moment=core_moment, random_state=0).fit(X, y)
     hist = np.array(est.history_)
     assert np.all(np.isfinite(hist)) and np.isfinite(est.tau_) and np.all(np.isfinite(est.predict(X)))
     assert hist[1:].max() <= hist[0] and hist[-1] < 0.5 * y.std()  # no blow-up after the first epoch
     if core == "cp":  # fits to the noise level: E[tau] grows > 1e4-fold from its start at 1
         assert hist[-1] < 0.01 * y.std() and est.tau_ > 1e4
+
+
+def _planted_tucker(n=400, seed=0, levels=25):
+    """Rank-(2, 2) Tucker function (singular values 16.0 and 12.5 on the grid, far from rank 1)."""
+    rng = np.random.default_rng(seed)
+    grid = np.sort(rng.uniform(0, 1, size=(2, levels)), axis=1)
+    X = np.column_stack([grid[0][rng.integers(0, levels, n)], grid[1][rng.integers(0, levels, n)]])
+    U = (lambda x: np.column_stack([np.sin(2 * np.pi * x), np.cos(2 * np.pi * x)]),
+         lambda x: np.column_stack([np.cos(np.pi * x), np.sin(np.pi * x)]))
+    W = np.array([[1.0, 0.5], [-0.6, 1.0]])
+    f = lambda X: np.einsum("ni,ij,nj->n", U[0](X[:, 0]), W, U[1](X[:, 1]))  # noqa: E731
+    return X, f(X) + 0.01 * rng.standard_normal(n), f, U
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_conditional_ep_with_the_core_mean_recovers_a_planted_tucker_function(seed):
+    """core_moment='mean' (the paper's conditional EP: mode messages from the core mean only)."""
+    X, y, f, U = _planted_tucker()
+    Xte = np.random.default_rng(5).uniform(0, 1, size=(300, 2))
+    # normalize_y=False: centring would add a constant, and the target would no longer be rank (2, 2)
+    est = FunBaT(rank=2, kernel="matern32", lengthscale=0.3, damping=0.0, epochs=60, core_moment="mean",
+                 normalize_y=False, random_state=seed).fit(X, y)
+    assert np.sqrt(np.mean((est.predict(Xte) - f(Xte)) ** 2)) < 0.06 * f(Xte).std()
+    assert est.history_[-1] < 0.015  # the noise level is 0.01
+    assert abs(est.history_[-1] - est.history_[-2]) < 1e-4
+    grid = np.linspace(0.05, 0.95, 30)
+    for mode in range(2):  # Tucker factors are identified up to an invertible R x R map: compare spans
+        fitted, true = est.factor_functions(mode, grid), U[mode](grid)
+        coef = np.linalg.lstsq(fitted, true, rcond=None)[0]
+        assert np.linalg.norm(true - fitted @ coef) < 0.03 * np.linalg.norm(true)
+
+
+def test_core_moment_choices_coincide_for_cp_and_differ_for_tucker():
+    X, y, _ = _planted_cp(n=200)
+    kw = dict(rank=2, kernel="matern32", lengthscale=0.2, damping=0.0, epochs=8, random_state=3)
+    exact = FunBaT(core="cp", core_moment="exact", **kw).fit(X, y)
+    mean = FunBaT(core="cp", core_moment="mean", **kw).fit(X, y)  # a fixed CP core has no covariance
+    assert exact.history_ == mean.history_
+    np.testing.assert_array_equal(exact.predict(X), mean.predict(X))
+    assert exact.tau_ == mean.tau_
+    tucker = [FunBaT(core="tucker", core_moment=c, **kw).fit(X, y) for c in ("exact", "mean")]
+    assert not np.allclose(tucker[0].history_, tucker[1].history_)  # the core covariance enters the messages
 
 
 def test_funbat_cp_on_shared_synthetic_r1(data_root):
@@ -186,6 +232,53 @@ def test_funbat_cp_on_shared_synthetic_r1(data_root):
     for mode in range(2):
         u = est.factor_functions(mode, data.meta["grid_coords"][mode])[:, 0]
         assert abs(np.corrcoef(u, data.meta["true_factors"][mode])[0, 1]) > 0.98
+
+
+@pytest.mark.parametrize("merge_variance", [None, 0.5])
+def test_one_mode_fit_is_the_dense_gp_posterior_with_the_merge_prior(merge_variance):
+    """K = 1, rank 1, CP: y = u(i) + noise, with E[tau] pinned by a huge Gamma prior. The smoothed
+    posterior at the training coordinates must be the dense GP posterior whose prior precision is
+    K^-1 (+ I / merge_variance, the official code's extra factor per merged coordinate)."""
+    rng = np.random.default_rng(7)
+    t = np.sort(rng.uniform(0, 1, 15))
+    idx = rng.integers(0, 15, 60)  # repeated coordinates are merged
+    tau = 4.0
+    y = np.sin(5 * t[idx]) + rng.standard_normal(60) / np.sqrt(tau)
+    est = FunBaT(rank=1, kernel="matern32", lengthscale=0.3, variance=1.2, damping=0.0, epochs=3, core="cp",
+                 a0=tau * 1e12, b0=1e12, normalize_y=False, merge_variance=merge_variance,
+                 random_state=0).fit(t[idx][:, None], y)
+    counts = np.bincount(idx, minlength=15)
+    sums = np.bincount(idx, weights=y, minlength=15)
+    prec = np.linalg.inv(matern_kernel(t[:, None] - t[None], "matern32", 0.3, 1.2)) + tau * np.diag(counts)
+    if merge_variance is not None:
+        prec += np.eye(15) / merge_variance
+    cov = np.linalg.inv(prec)
+    mean, var = est.factor_functions(0, t, return_cov=True)
+    np.testing.assert_allclose(mean[:, 0], cov @ (tau * sums), atol=1e-6)
+    np.testing.assert_allclose(var[:, 0, 0], np.diag(cov), atol=1e-6)
+
+
+def test_eval_set_records_the_validation_curve_without_changing_the_fit():
+    X, y, (f, g) = _planted_cp(n=200)
+    Xv = np.random.default_rng(9).uniform(0, 1, size=(50, 2))
+    yv = f(Xv[:, 0]) * g(Xv[:, 1])
+    kw = dict(rank=1, kernel="matern32", lengthscale=0.2, epochs=7, core="tucker", random_state=2)
+    plain = FunBaT(**kw).fit(X, y)
+    est = FunBaT(**kw).fit(X, y, eval_set=(Xv, yv), eval_every=3)
+    assert [e for e, _ in est.eval_history_] == [3, 6, 7]
+    np.testing.assert_allclose(est.predict(Xv), plain.predict(Xv))
+    assert est.eval_history_[-1][1] == pytest.approx(np.sqrt(np.mean((plain.predict(Xv) - yv) ** 2)))
+    short = FunBaT(**dict(kw, epochs=3)).fit(X, y)  # the curve at epoch 3 is the 3-epoch fit's score
+    assert est.eval_history_[0][1] == pytest.approx(np.sqrt(np.mean((short.predict(Xv) - yv) ** 2)))
+    assert plain.eval_history_ == []
+    with pytest.raises(ValueError, match="eval_set"):
+        FunBaT(**kw).fit(X, y, eval_set=(Xv[:, :1], yv))
+    with pytest.raises(ValueError, match="eval_set"):
+        FunBaT(**kw).fit(X, y, eval_set=(Xv, yv[:10]))
+    with pytest.raises(ValueError, match="eval_set"):
+        FunBaT(**kw).fit(X, y, eval_set=Xv)
+    with pytest.raises(ValueError, match="eval_every"):
+        FunBaT(**kw).fit(X, y, eval_set=(Xv, yv), eval_every=0)
 
 
 def test_extrapolation_reverts_to_the_prior():
@@ -226,6 +319,10 @@ def test_bad_input():
         FunBaT(damping=1.5).fit(X, y)
     with pytest.raises(ValueError, match="core"):
         FunBaT(core="parafac").fit(X, y)
+    with pytest.raises(ValueError, match="core_moment"):
+        FunBaT(core_moment="mode").fit(X, y)
+    with pytest.raises(ValueError, match="merge_variance"):
+        FunBaT(merge_variance=0.0).fit(X, y)
 
 
 def test_kfold_splits_partition_and_are_seeded():
@@ -279,3 +376,18 @@ def test_cuda_matches_cpu():
     kw = dict(rank=2, epochs=5, random_state=0)
     np.testing.assert_allclose(FunBaT(device="cuda", **kw).fit(X, y).predict(X), FunBaT(**kw).fit(X, y).predict(X),
                                atol=1e-8)
+
+
+@pytest.mark.slow
+def test_bench_funbat_default_on_beijing_pm25_five_folds(data_root):
+    """The bench default for beijing-pm25 (chosen on validation splits of the training folds, see
+    benchmarks/bench_funbat_select.py): issue 8's target is test RMSE <= 0.30 over the 5 folds, no
+    diverging fold (measured 0.2946 mean, worst fold 0.3081)."""
+    from graphrec.bench import get_task
+    from graphrec.datasets import load
+
+    run = get_task("tensor").methods["funbat"][0]
+    data = load("beijing-pm25")
+    rmse = np.array([run(data, fold, "cpu")["rmse"] for fold in range(5)])
+    assert rmse.mean() <= 0.30
+    assert rmse.max() <= 0.32  # no fold diverges (the authors' config gives 0.36-0.40 per fold)
