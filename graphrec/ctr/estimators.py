@@ -21,7 +21,7 @@ from graphrec.ctr.schema import CTRSchema
 from graphrec.metrics import log_loss, roc_auc
 from graphrec.train import DistributedTrainer, Trainer, init_process_group, tensor_batches
 from graphrec.train.rng import isolated_rng
-from graphrec.utils.validation import check_choice, check_device, check_float, check_int, check_random_state
+from graphrec.utils.validation import check_bool, check_choice, check_device, check_float, check_int, check_random_state
 
 __all__ = ["CTRClassifier"]
 
@@ -84,8 +84,7 @@ class _CTRBase(GraphrecEstimator):
             raise ValueError("dropout must be in [0, 1), got 1.0")
         check_float(self.lr, "lr", low=0.0, low_open=True)
         check_float(self.l2, "l2", low=0.0)
-        if not isinstance(self.batch_norm, bool):
-            raise TypeError(f"batch_norm must be a bool, got {type(self.batch_norm).__name__}")
+        check_bool(self.batch_norm, "batch_norm")
         check_float(self.embed_l2, "embed_l2", low=0.0)
         check_float(self.lr_decay, "lr_decay", low=0.0, high=1.0, low_open=True)
         check_int(self.batch_size, "batch_size", low=1)
@@ -95,8 +94,7 @@ class _CTRBase(GraphrecEstimator):
         if check_float(self.valid_fraction, "valid_fraction", low=0.0, high=1.0, low_open=True) == 1.0:
             raise ValueError("valid_fraction must be in (0, 1), got 1.0")
         self._device = check_device(self.device)
-        if not isinstance(self.distributed, bool):
-            raise TypeError(f"distributed must be a bool, got {type(self.distributed).__name__}")
+        check_bool(self.distributed, "distributed")
 
     # ------------------------------------------------------------------ data
     def _prepare(self, X: pd.DataFrame, y: Any, eval_set: tuple | None) -> tuple[torch.Tensor, ...]:

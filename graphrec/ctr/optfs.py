@@ -39,13 +39,12 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
 from graphrec.ctr.estimators import _CTRBase
-from graphrec.utils.validation import check_choice, check_float, check_int
+from graphrec.utils.validation import check_bool, check_choice, check_float, check_int
 
 __all__ = ["OptFS", "FeatureGate"]
 
@@ -192,8 +191,7 @@ class OptFS(_CTRBase):
         tau_final = check_float(self.tau_final, "tau_final", low=1.0)
         n_search = check_int(self.search_epochs, "search_epochs", low=1)
         n_warm = check_int(self.warmup_epochs, "warmup_epochs", low=0)
-        if not isinstance(self.freeze_network, (bool, np.bool_)):
-            raise TypeError(f"freeze_network must be a bool, got {type(self.freeze_network).__name__}")
+        check_bool(self.freeze_network, "freeze_network")
         if self.freeze_network and n_warm == 0:
             raise ValueError("freeze_network=True needs warmup_epochs >= 1: with a frozen untrained network the "
                              "gates would be searched on random embeddings")

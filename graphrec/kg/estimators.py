@@ -35,7 +35,7 @@ from graphrec.kg.data import (
 from graphrec.kg.evaluation import filtered_link_ranks, link_prediction_scores
 from graphrec.kg.models import LowFERNet, TuckERNet
 from graphrec.train import DistributedTrainer, Trainer
-from graphrec.utils.validation import check_choice, check_device, check_float, check_int, check_random_state, torch_generator
+from graphrec.utils.validation import check_bool, check_choice, check_device, check_float, check_int, check_random_state, torch_generator
 
 __all__ = ["LowFER", "PRESETS", "TuckER"]
 
@@ -98,8 +98,7 @@ class _KGEstimator(GraphrecEstimator):
         check_int(self.batch_size, "batch_size", low=1)
         check_int(self.max_epochs, "max_epochs", low=1)
         check_choice(self.training, "training", TRAINING)
-        if not isinstance(self.distributed, bool):
-            raise TypeError(f"distributed must be a bool, got {type(self.distributed).__name__}")
+        check_bool(self.distributed, "distributed")
         check_int(self.eval_every, "eval_every", low=1)
         if self.patience is not None:
             check_int(self.patience, "patience", low=1)

@@ -23,7 +23,7 @@ from graphrec.datasets.interactions import Interactions
 from graphrec.recsys.encoders import LightGCNEncoder, MFEncoder
 from graphrec.recsys.losses import bpr_loss, directau_loss, directau_loss_distributed
 from graphrec.recsys.optim import SparseRowAdam
-from graphrec.utils.validation import check_choice, check_device, check_float, check_int
+from graphrec.utils.validation import check_bool, check_choice, check_device, check_float, check_int
 
 __all__ = ["DirectAU", "BPR", "LightGCN", "check_user_items"]
 
@@ -168,10 +168,8 @@ class _TorchRecommender(_FactorRecommender):
         check_choice(self.scoring, "scoring", ("dot", "cosine"))
         if self.threshold is not None:
             check_float(self.threshold, "threshold")
-        if not isinstance(self.distributed, bool):
-            raise TypeError(f"distributed must be a bool, got {type(self.distributed).__name__}")
-        if not isinstance(self.shard_embeddings, bool):
-            raise TypeError(f"shard_embeddings must be a bool, got {type(self.shard_embeddings).__name__}")
+        check_bool(self.distributed, "distributed")
+        check_bool(self.shard_embeddings, "shard_embeddings")
         if self.max_seconds is not None:
             check_float(self.max_seconds, "max_seconds", low=0.0, low_open=True)
         if self.shard_embeddings and not (self.distributed and self.encoder == "mf"):

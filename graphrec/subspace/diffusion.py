@@ -40,7 +40,7 @@ from torch import nn
 from graphrec.base import EstimatorSpec, GraphrecEstimator, register_estimator
 from graphrec.core._checks import as_tensor
 from graphrec.train import Trainer, tensor_batches
-from graphrec.utils.validation import check_array, check_choice, check_device, check_float, check_int, check_random_state
+from graphrec.utils.validation import check_bool, check_array, check_choice, check_device, check_float, check_int, check_random_state
 
 __all__ = [
     "DiffusionSubspaceClustering",
@@ -324,8 +324,7 @@ class DiffusionSubspaceClustering(ClusterMixin, GraphrecEstimator):
             raise ValueError(f"need 0 < t_min < t_max < 1, got t_min={t_min}, t_max={t_max}")
         check_int(self.n_init, "n_init", low=1)
         check_choice(self.init, "init", ("neighbours", "random"))
-        if not isinstance(self.center, (bool, np.bool_)):
-            raise TypeError(f"center must be a bool, got {type(self.center).__name__}")
+        check_bool(self.center, "center")
 
     def fit(self, X: Any, y: Any = None) -> "DiffusionSubspaceClustering":
         """Train on ``X`` ``(n, D)`` (``y`` ignored) and store bases and labels."""

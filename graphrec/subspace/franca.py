@@ -38,6 +38,7 @@ from graphrec.core._checks import as_tensor
 from graphrec.train import Trainer, tensor_batches
 from graphrec.utils.validation import (
     check_array,
+    check_bool,
     check_choice,
     check_device,
     check_float,
@@ -213,8 +214,7 @@ class MatryoshkaClustering(ClusterMixin, TransformerMixin, GraphrecEstimator):
         if not isinstance(self.nesting, (tuple, list)) or not self.nesting:
             raise TypeError(f"nesting must be a non-empty tuple of dims, got {self.nesting!r}")
         dim = check_int(self.nesting[-1], "nesting[-1]", low=1)
-        if not isinstance(self.nested, bool):
-            raise TypeError(f"nested must be a bool, got {type(self.nested).__name__}")
+        check_bool(self.nested, "nested")
         nesting = _check_nesting(self.nesting, dim) if self.nested else (dim,)
         check_float(self.noise, "noise", low=0.0)
         tau_s = check_float(self.tau_s, "tau_s", low=0.0, low_open=True)

@@ -33,6 +33,7 @@ from graphrec.base import EstimatorSpec, GraphrecEstimator, register_estimator
 from graphrec.train import Trainer
 from graphrec.utils.validation import (
     check_array,
+    check_bool,
     check_choice,
     check_device,
     check_float,
@@ -211,8 +212,7 @@ class MSENet(GraphrecEstimator):
             check_int(c, f"channels[{i}]", low=1)
         check_choice(self.stages, "stages", ("all", "last"))
         for name in ("attention", "learn_weights"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+            check_bool(getattr(self, name), name)
         check_int(self.n_way, "n_way", low=2)
         check_int(self.n_shot, "n_shot", low=1)
         check_int(self.n_query, "n_query", low=1)

@@ -45,6 +45,13 @@ def check_float(
     return value
 
 
+def check_bool(value: Any, name: str) -> bool:
+    """``value`` as a ``bool`` if it is one (Python's or numpy's); else a ``TypeError`` naming ``name``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
 def check_choice(value: Any, name: str, choices: tuple) -> Any:
     """``value`` if it is one of ``choices``; else a ``ValueError`` listing them."""
     if value not in choices:

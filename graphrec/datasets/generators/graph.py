@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from graphrec.utils.validation import check_float, check_int
+from graphrec.utils.validation import check_bool, check_float, check_int
 from graphrec.datasets.graph import AttributedGraph
 from graphrec.utils.validation import check_random_state
 
@@ -164,8 +164,7 @@ def make_attributed_sbm(
     n_features = check_int(n_features, "n_features", low=1)
     feature_signal = check_float(feature_signal, "feature_signal", low=0.0, high=1.0)
     words_per_node = check_float(words_per_node, "words_per_node", low=1.0)
-    if not isinstance(sparse_features, (bool, np.bool_)):
-        raise TypeError(f"sparse_features must be a bool, got {type(sparse_features).__name__}")
+    check_bool(sparse_features, "sparse_features")
     rng = check_random_state(random_state)
     n, k = int(sizes.sum()), sizes.size
 
