@@ -198,16 +198,18 @@ class MLC(ClusterMixin, GraphrecEstimator):
         self.device = device
         self.verbose = verbose
 
-    def _validate(self) -> None:
+    def _validate(self) -> tuple[float, ...]:
+        """Check the hyper-parameters; returns the ``eta`` grid as floats."""
         check_int(self.n_clusters, "n_clusters", low=1)
         check_int(self.feature_dim, "feature_dim", low=1)
         check_int(self.hidden_dim, "hidden_dim", low=1)
         check_float(self.eps, "eps", low=0.0, low_open=True)
-        etas = None if not isinstance(self.eta, (numbers.Real, Sequence)) else self._etas_unchecked()
+        etas = [self.eta] if isinstance(self.eta, numbers.Real) else []
+        if isinstance(self.eta, Sequence):
+            etas = list(self.eta)
         if not etas:
             raise TypeError(f"eta must be a positive float or a non-empty sequence of them, got {self.eta!r}")
-        for value in etas:
-            check_float(value, "eta", low=0.0, low_open=True)
+        etas = [check_float(value, "eta", low=0.0, low_open=True) for value in etas]
         check_float(self.lam_tcr, "lam_tcr", low=0.0)
         check_int(self.n_views, "n_views", low=2)
         check_int(self.pretrain_epochs, "pretrain_epochs", low=0)
@@ -217,10 +219,11 @@ class MLC(ClusterMixin, GraphrecEstimator):
         check_int(self.sinkhorn_iter, "sinkhorn_iter", low=1)
         if self.augment is not None and not callable(self.augment):
             raise TypeError(f"augment must be callable as augment(x) or None, got {type(self.augment).__name__}")
+        return tuple(etas)
 
     def fit(self, X: Any, y: None = None) -> "MLC":
         """Cluster the rows of ``X`` ``(n, d)``."""
-        self._validate()
+        etas = self._validate()
         x_np = check_array(X, "X", ndim=2)
         if x_np.shape[1] == 0:
             raise ValueError("X must have at least one feature column")
@@ -268,7 +271,7 @@ class MLC(ClusterMixin, GraphrecEstimator):
         x_unit = x.double() / x.double().norm(dim=1, keepdim=True).clamp_min(1e-12)
         self.selection_scores_: dict[float, float] = {}
         best = -np.inf
-        for eta in self._etas():
+        for eta in etas:
             cand_rng = copy.deepcopy(rng)  # every candidate sees the same random stream after pre-training
             net.load_state_dict(pretrained)
             net.cluster_head.load_state_dict(copy.deepcopy(net.feature_head.state_dict()))
@@ -287,12 +290,6 @@ class MLC(ClusterMixin, GraphrecEstimator):
                 best, self.eta_, self.labels_ = score, eta, labels
                 self.embedding_, self.membership_, self.loss_history_["mlc"] = z.cpu().numpy(), gamma, history
         return self
-
-    def _etas_unchecked(self) -> list[Any]:
-        return [self.eta] if isinstance(self.eta, numbers.Real) else list(self.eta)
-
-    def _etas(self) -> tuple[float, ...]:
-        return tuple(float(e) for e in self._etas_unchecked())
 
 
 def _points(seed: int) -> tuple:
