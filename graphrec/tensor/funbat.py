@@ -294,13 +294,18 @@ class FunBaT(GraphrecEstimator):
             rmse = float(torch.sqrt(((yt - f_mean) ** 2).mean()).item()) * self.y_scale_
             self.history_.append(rmse)
             logger.debug("FunBaT epoch %d: train RMSE %.4f, E[tau] %.3f", epoch, rmse, a / b)
-            self.core_mean_ = w_mean.cpu().numpy()
-            self.core_cov_ = w_cov.cpu().numpy()
-            self.tau_ = a / b
             if eval_set is not None and (epoch % eval_every == 0 or epoch == self.epochs):
+                self._set_core(w_mean, w_cov, a / b)  # predict reads the fitted attributes
                 err = self.predict(X_val) - y_val
                 self.eval_history_.append((epoch, float(np.sqrt(np.mean(err**2)))))
+        self._set_core(w_mean, w_cov, a / b)
         return self
+
+    def _set_core(self, w_mean: torch.Tensor, w_cov: torch.Tensor, tau: float) -> None:
+        """Publish the core posterior and the noise precision as fitted attributes (host copies)."""
+        self.core_mean_ = w_mean.cpu().numpy()
+        self.core_cov_ = w_cov.cpu().numpy()
+        self.tau_ = tau
 
     # --------------------------------------------------------------- predict
     def factor_functions(self, mode: int, points: Any, return_cov: bool = False):
