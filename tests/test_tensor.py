@@ -104,9 +104,9 @@ def test_contractions_equal_explicit_kronecker_products(K, R):
     diag[(np.arange(R),) * K] = 1.0
     dM = np.outer(diag.ravel(), diag.ravel())
     for k in [None, *range(K)]:
-        np.testing.assert_allclose(contractions.hadamard_linear(t(ms), k).numpy(),
+        np.testing.assert_allclose(contractions.hadamard(t(ms), k).numpy(),
                                    contractions.linear(torch.as_tensor(diag), t(ms), k).numpy(), atol=1e-12)
-        np.testing.assert_allclose(contractions.hadamard_quadratic(t(Ss), k).numpy(),
+        np.testing.assert_allclose(contractions.hadamard(t(Ss), k).numpy(),
                                    contractions.quadratic(torch.as_tensor(dM), t(Ss), k).numpy(), atol=1e-12)
     np.testing.assert_allclose(contractions.gram(t(Ss)).numpy(), sum(_kron_all([S[n] for S in Ss]) for n in range(N)),
                                atol=1e-10)

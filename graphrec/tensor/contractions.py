@@ -7,8 +7,8 @@ second moments ``S_k[n]`` (R, R). With ``z_n = m_1[n] kron ... kron m_K[n]`` the
 * ``quadratic(M, Ss, free)``: ``sum_{o, o'} M[(r, o), (r', o')] prod_{j != free} S_j[n, o_j, o'_j]``,
   shape (N, R, R) (or (N,) for ``free`` None), where ``M`` is a (R^K, R^K) second moment of the core;
 * ``gram(Ss)``: ``sum_n kron_k S_k[n]``, shape (R^K, R^K);
-* ``hadamard_linear`` / ``hadamard_quadratic``: the same as ``linear`` / ``quadratic`` for the CP core
-  (``W`` the superdiagonal of ones, no covariance), as element-wise products in O(N R^2).
+* ``hadamard(ms or Ss, free)``: the same as ``linear`` / ``quadratic`` for the CP core (``W`` the
+  superdiagonal of ones, no covariance), as element-wise products in O(N R^2).
 
 Each is the row-wise Kronecker product of the other modes' moments times an unfolding of the core,
 one matrix product per chunk.
@@ -88,17 +88,14 @@ def gram(Ss: list[torch.Tensor]) -> torch.Tensor:
     return total.reshape(P, P, R, R).permute(0, 2, 1, 3).reshape(P * R, P * R)
 
 
-def hadamard_linear(ms: list[torch.Tensor], free: int | None) -> torch.Tensor:
-    out = torch.ones_like(ms[0])
-    for j, m in enumerate(ms):
-        if j != free:
-            out = out * m
-    return out.sum(1) if free is None else out
+def hadamard(xs: list[torch.Tensor], free: int | None) -> torch.Tensor:
+    """``linear`` (first moments ``(N, R)``) or ``quadratic`` (second moments ``(N, R, R)``) for the CP core.
 
-
-def hadamard_quadratic(Ss: list[torch.Tensor], free: int | None) -> torch.Tensor:
-    out = torch.ones_like(Ss[0])
-    for j, S in enumerate(Ss):
+    The element-wise product of every mode's moment but ``free``'s, same shape as one of them; with
+    ``free`` None, summed over all but the entry axis to ``(N,)``.
+    """
+    out = torch.ones_like(xs[0])
+    for j, x in enumerate(xs):
         if j != free:
-            out = out * S
-    return out.sum((1, 2)) if free is None else out
+            out = out * x
+    return out.flatten(1).sum(1) if free is None else out

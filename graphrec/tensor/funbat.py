@@ -258,8 +258,8 @@ class FunBaT(GraphrecEstimator):
             for k in range(K):
                 ms = [means[j][inverse[j]] for j in range(K)]
                 Ss = [seconds[j][inverse[j]] for j in range(K)]
-                a_n = C.hadamard_linear(ms, k) if cp else C.linear(w_mean, ms, free=k)  # (N, R)
-                A2 = C.hadamard_quadratic(Ss, k) if cp else C.quadratic(M2, Ss, free=k)  # (N, R, R)
+                a_n = C.hadamard(ms, k) if cp else C.linear(w_mean, ms, free=k)  # (N, R)
+                A2 = C.hadamard(Ss, k) if cp else C.quadratic(M2, Ss, free=k)  # (N, R, R)
                 T_k = len(self.coords_[k])
                 J_new = torch.zeros(T_k, R, R, **tkw).index_add_(0, inverse[k], tau * A2)
                 h_new = torch.zeros(T_k, R, **tkw).index_add_(0, inverse[k], tau * yt[:, None] * a_n)
@@ -287,8 +287,8 @@ class FunBaT(GraphrecEstimator):
                 w_cov = 0.5 * (w_cov + w_cov.T)
                 w_mean = (w_cov @ w_h).reshape(shape)
                 M2 = core_second(w_mean, w_cov)
-            f_mean = C.hadamard_linear(ms, None) if cp else C.linear(w_mean, ms, free=None)
-            f_second = C.hadamard_quadratic(Ss, None) if cp else C.quadratic(M2, Ss, free=None)
+            f_mean = C.hadamard(ms, None) if cp else C.linear(w_mean, ms, free=None)
+            f_second = C.hadamard(Ss, None) if cp else C.quadratic(M2, Ss, free=None)
             sq = (yt**2 - 2 * yt * f_mean + f_second).sum().item()
             b = rho_tau * b + (1 - rho_tau) * (self.b0 + 0.5 * sq)
             rmse = float(torch.sqrt(((yt - f_mean) ** 2).mean()).item()) * self.y_scale_
