@@ -319,8 +319,8 @@ class ErrorConstrainedMatrixClustering(ClusterMixin, GraphrecEstimator):
         self.n_refine_iter_ = 0
         if self.n_clusters is not None and refine_iter > 0:
             labels, self.n_refine_iter_ = _k_subspaces(bl, columns, owner, labels, r, refine_iter)
-            clusters = [_Cluster.of([bl[i] for i in np.flatnonzero(labels == c)], np.flatnonzero(labels == c).tolist(), r)
-                        for c in range(len(clusters))]
+            members = [np.flatnonzero(labels == c).tolist() for c in range(len(clusters))]
+            clusters = [_Cluster.of([bl[i] for i in m], m, r) for m in members]
         self.labels_ = labels
         self.n_clusters_ = len(clusters)
         self.cluster_errors_ = np.array([_ratio(cl.energy, cl.energy - cl.unexplained) for cl in clusters])

@@ -40,7 +40,7 @@ from torch import nn
 from graphrec.base import EstimatorSpec, GraphrecEstimator, register_estimator
 from graphrec.core._checks import as_tensor
 from graphrec.train import Trainer, tensor_batches
-from graphrec.utils.validation import check_bool, check_array, check_choice, check_device, check_float, check_int, check_random_state
+from graphrec.utils.validation import check_array, check_bool, check_choice, check_device, check_float, check_int, check_random_state
 
 __all__ = [
     "DiffusionSubspaceClustering",
