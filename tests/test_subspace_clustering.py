@@ -211,6 +211,10 @@ def test_partition_rate_reduction_matches_mcr2_by_hand():
     X, y = make_union_of_subspaces(120, 3, 12, 2, noise=0.0, random_state=0)
     xt = torch.as_tensor(X / np.linalg.norm(X, axis=1, keepdims=True))
     assert partition_rate_reduction(xt, y) > partition_rate_reduction(xt, rng.permutation(y)) + 1.0
+    with pytest.raises(ValueError, match="labels must have shape"):
+        partition_rate_reduction(xt, y[:-1])
+    with pytest.raises(ValueError, match="x must be 2-dimensional"):
+        partition_rate_reduction(xt[0], y[:1])
 
 
 def test_mlc_bad_eta(small_union):

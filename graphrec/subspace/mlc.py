@@ -48,6 +48,7 @@ from torch import nn
 
 from graphrec.base import EstimatorSpec, GraphrecEstimator, register_estimator
 from graphrec.core import coding_rate, coding_rate_membership, doubly_stochastic
+from graphrec.core._checks import as_tensor
 from graphrec.core.transport import symmetric_doubly_stochastic
 from graphrec.subspace.deep_sc import affinity_spectral_clustering
 from graphrec.train import Trainer, tensor_batches
@@ -81,7 +82,10 @@ def partition_rate_reduction(x: torch.Tensor, labels: Any, eps: float = 0.5) -> 
     in MCR²'s form (:func:`graphrec.core.coding_rate`, :func:`graphrec.core.coding_rate_membership`);
     larger means the groups are cheaper to code apart than together.
     """
+    x = as_tensor(x, "x", ndim=2)
     labels = np.asarray(labels)
+    if labels.shape != (x.shape[0],):
+        raise ValueError(f"labels must have shape ({x.shape[0]},) (one per row of x), got {labels.shape}")
     groups = torch.as_tensor(labels[None, :] == np.unique(labels)[:, None], dtype=x.dtype, device=x.device)
     return float(coding_rate(x, eps) - coding_rate_membership(x, groups, eps))
 
