@@ -140,11 +140,8 @@ def test_ep_converges_on_planted_rank_one_function(core):
 
 @pytest.mark.parametrize("core", ["cp", "tucker"])
 def test_undamped_updates_converge_like_damped_ones(core):
-    """damping=0 makes every block update the exact mean-field coordinate update (the ELBO cannot go down).
-
-    No planted case was found where undamped updates diverge (see BENCHMARKS.md); here both reach
-    the planted function, the undamped run in far fewer epochs.
-    """
+    """damping=0 makes every sequential block update the exact mean-field coordinate update (the ELBO
+    cannot go down): both reach the planted function, the undamped run in far fewer epochs."""
     X, y, (f, g) = _planted_cp()
     Xte = np.random.default_rng(5).uniform(0, 1, size=(300, 2))
     yte = f(Xte[:, 0]) * g(Xte[:, 1])
@@ -163,8 +160,8 @@ def test_undamped_updates_stay_bounded_under_stress(core, rank, core_moment):
     almost no noise and a vague Gamma prior: the undamped noise precision jumps by orders of magnitude.
 
     core_moment='mean' (the paper's conditional EP) is undamped coordinate ascent too, on the bound
-    with a point-mass core at its MAP (the core update's mean): it cannot diverge either. Issue 8's
-    "damping prevents divergence" test has no case to run on (see BENCHMARKS.md)."""
+    with a point-mass core at its MAP (the core update's mean): with the sequential schedule it cannot
+    diverge either (the parallel schedule can: see the next test)."""
     rng = np.random.default_rng(3)
     grid = np.sort(rng.uniform(0, 1, size=(3, 10)), axis=1)
     X = np.column_stack([grid[k][rng.integers(0, 10, 300)] for k in range(3)])
@@ -177,6 +174,27 @@ def test_undamped_updates_stay_bounded_under_stress(core, rank, core_moment):
     assert hist[1:].max() <= hist[0] and hist[-1] < 0.5 * y.std()  # no blow-up after the first epoch
     if core == "cp":  # fits to the noise level: E[tau] grows > 1e4-fold from its start at 1
         assert hist[-1] < 0.01 * y.std() and est.tau_ > 1e4
+
+
+@pytest.mark.parametrize("case", ["cp-rank1", "tucker-rank2-mean"])
+def test_damping_prevents_the_divergence_of_undamped_parallel_updates(case):
+    """schedule='parallel' (every block's messages from the epoch's starting moments, parallel EP):
+    undamped, every block over-corrects the shared scale at once and the fit blows up (training
+    RMSE far above the zero predictor's) and ends with no fit; damping 0.5 converges to the fixed
+    point of the sequential schedule."""
+    if case == "cp-rank1":
+        X, y, _ = _planted_cp()
+        kw = dict(rank=1, kernel="matern32", lengthscale=0.2, core="cp", epochs=40)
+    else:
+        X, y, _, _ = _planted_tucker()
+        kw = dict(rank=2, kernel="matern32", lengthscale=0.3, core_moment="mean", normalize_y=False, epochs=60)
+    sd = y.std()
+    for seed in range(3):
+        undamped = np.array(FunBaT(damping=0.0, schedule="parallel", random_state=seed, **kw).fit(X, y).history_)
+        damped = FunBaT(damping=0.5, schedule="parallel", random_state=seed, **kw).fit(X, y).history_
+        sequential = FunBaT(damping=0.0, random_state=seed, **kw).fit(X, y).history_
+        assert undamped.max() > 2 * sd and undamped[-1] > 0.8 * sd  # diverges, then no fit at all
+        assert damped[-1] < 0.1 * sd and abs(damped[-1] - sequential[-1]) < 1e-3 * sd
 
 
 def _planted_tucker(n=400, seed=0, levels=25):
@@ -321,6 +339,8 @@ def test_bad_input():
         FunBaT(core="parafac").fit(X, y)
     with pytest.raises(ValueError, match="core_moment"):
         FunBaT(core_moment="mode").fit(X, y)
+    with pytest.raises(ValueError, match="schedule"):
+        FunBaT(schedule="jacobi").fit(X, y)
     with pytest.raises(ValueError, match="merge_variance"):
         FunBaT(merge_variance=0.0).fit(X, y)
 
