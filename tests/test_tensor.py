@@ -391,9 +391,10 @@ def test_masked_tucker_als_recovers_a_planted_tucker_tensor_that_cp_cannot():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_matches_cpu():
+@pytest.mark.parametrize("schedule", ["sequential", "parallel"])
+def test_cuda_matches_cpu(schedule):
     X, y, _ = _planted_cp(n=100)
-    kw = dict(rank=2, epochs=5, random_state=0)
+    kw = dict(rank=2, epochs=5, schedule=schedule, random_state=0)
     np.testing.assert_allclose(FunBaT(device="cuda", **kw).fit(X, y).predict(X), FunBaT(**kw).fit(X, y).predict(X),
                                atol=1e-8)
 
