@@ -13,7 +13,7 @@ rho = 8-layer GIN, hidden 128, 3-layer BatchNorm MLPs, PE width 37), built at ra
 (seed 0) and copied into graphrec's :class:`graphrec.pe.SPE`; BatchNorm running statistics are
 set to random values in both, so that eval mode exercises them. Both run in eval mode under
 ``torch.no_grad()`` on the same 128-graph ZINC training batches (the first ``--batches`` batches
-in data order), interleaved in one process; the median over ``--repeats`` is kept per batch.
+in data order), in one process, the two calls alternating; the median over ``--repeats`` is kept per batch.
 The outputs are compared (max absolute difference, relative to the output scale).
 
 Results: ``benchmarks/results/spe_official.json`` and ``.md``.
@@ -113,13 +113,15 @@ def zinc_batches(n_batches: int, batch_size: int = 128):
     return out
 
 
-def _median_time(fn, repeats: int):
-    times, out = [], None
+def _median_times(fns, repeats: int):
+    """Median seconds of each function, called in turn (a, b, a, b, ...) so both see the same load."""
+    times, outs = [[] for _ in fns], [None] * len(fns)
     for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            outs[i] = fn()
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times], outs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,7 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default="benchmarks/results/spe_official")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     torch.manual_seed(0)
     official = build_official(args.official)
@@ -146,10 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     for b, batch in enumerate(zinc_batches(args.batches)):
         lam_padded = batch.eigvals * batch.eig_mask  # the official code stores 0 for missing eigenvalues
         with torch.no_grad():
-            t_off, pe_off = _median_time(
-                lambda: official(lam_padded, batch.eigvecs, batch.edge_index, batch.batch), args.repeats)
-            t_ours, pe_ours = _median_time(
-                lambda: ours(batch.eigvals, batch.eigvecs, batch.eig_mask, batch.edge_index, batch.batch), args.repeats)
+            (t_off, t_ours), (pe_off, pe_ours) = _median_times(
+                [lambda: official(lam_padded, batch.eigvecs, batch.edge_index, batch.batch),
+                 lambda: ours(batch.eigvals, batch.eigvecs, batch.eig_mask, batch.edge_index, batch.batch)],
+                args.repeats)
         diff = float((pe_off - pe_ours).abs().max())
         scale = float(pe_off.abs().max())
         rows.append({

@@ -234,6 +234,21 @@ def test_batch_matches_reference_with_padding_kept_out_of_normalisation(phi, tra
     torch.testing.assert_close(ours, _reference_spe(spe, graphs), rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("train", [True, False])
+def test_inference_path_without_autograd_equals_the_autograd_path(train):
+    """Without autograd rho folds BatchNorm (eval), fuses the aggregation and reuses two result buffers
+    across products; the PE must equal the autograd path's and stay equal on a second call."""
+    spe = _spe().train(train)
+    graphs = _with_pairs(_zinc(count=12))
+    with torch.no_grad():
+        fast = [_encode(spe, graphs) for _ in range(2)]
+        single = _encode(spe, graphs[:3])   # a smaller layout after a larger one
+    plain = _encode(spe, graphs).detach()
+    for out in fast:
+        torch.testing.assert_close(out, plain, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(single, _encode(spe, graphs[:3]).detach(), rtol=1e-10, atol=1e-10)
+
+
 def test_batching_graphs_of_different_sizes_equals_one_at_a_time():
     spe = _spe().eval()
     graphs = _with_pairs(_zinc(count=20))

@@ -191,6 +191,9 @@ class GINRho(nn.Module):
         into the linear maps.
         """
         fast = not torch.is_grad_enabled()
+        # without autograd, every (P, width) result goes to one of two reused buffers: a fresh
+        # multi-megabyte tensor per product costs as much in page faults as the product itself
+        out = _PingPong() if fast else None
         weight = bias = None   # a pending affine map: the true features are h @ weight.T + bias
         for mlp, eps in zip(self.mlps, self.eps):
             first = mlp.linears[0]
@@ -198,10 +201,10 @@ class GINRho(nn.Module):
             w, b = (first.weight, None) if weight is None else (first.weight @ weight, first.weight @ bias)
             w, b, post, norm0 = self._affine(first, norm0, w, b)
             if weight is None and w.shape[1] < w.shape[0]:
-                x = layout.aggregate(h, eps, fast) @ w.T + post
+                x = _affine_map(layout.aggregate(h, eps, fast), w, post, out)
             else:
-                y = h @ w.T if b is None else torch.addmm(b, h, w.T)
-                x = layout.aggregate(y, eps, fast)
+                y = _affine_map(h, w, b, out)
+                x = layout.aggregate(y, eps, fast, None if out is None else out.other(y))
                 x = x.add_(post) if fast else x + post
             last = len(mlp.linears) - 1
             if last == 0:
@@ -212,7 +215,7 @@ class GINRho(nn.Module):
             x = x.relu_() if fast else torch.relu(x)
             for k in range(1, last):
                 wk, _, post_k, norm_k = self._affine(mlp.linears[k], mlp.norms[k], mlp.linears[k].weight, None)
-                x = torch.addmm(post_k, x, wk.T)
+                x = _affine_map(x, wk, post_k, out)
                 if norm_k is not None:
                     x = norm_k(x)
                 x = x.relu_() if fast else torch.relu(x)
@@ -221,6 +224,33 @@ class GINRho(nn.Module):
         if weight is not None:
             out = torch.addmm(layout.column_counts(out.dtype).unsqueeze(1) * bias, out, weight.T)
         return out
+
+
+class _PingPong:
+    """Two reusable ``(rows, width)`` buffers; ``other(x)`` is one that does not hold ``x``."""
+
+    def __init__(self) -> None:
+        self._buffers: list[torch.Tensor] = []
+
+    def other(self, x: torch.Tensor, width: int | None = None) -> torch.Tensor:
+        shape = (x.shape[0], x.shape[1] if width is None else width)
+        for i, buf in enumerate(self._buffers):
+            if buf.data_ptr() != x.data_ptr() and buf.numel() >= shape[0] * shape[1] and buf.dtype == x.dtype:
+                self._buffers.append(self._buffers.pop(i))   # most recently used last
+                return buf.view(-1)[: shape[0] * shape[1]].view(shape)
+        if len(self._buffers) == 2:
+            self._buffers.pop(0)
+        buf = torch.empty(shape, dtype=x.dtype, device=x.device)
+        self._buffers.append(buf)
+        return buf
+
+
+def _affine_map(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, out: _PingPong | None):
+    """``x @ weight.T (+ bias)``, into a buffer of ``out`` when given."""
+    buf = None if out is None else out.other(x, weight.shape[0])
+    if bias is None:
+        return torch.mm(x, weight.T, out=buf) if buf is not None else x @ weight.T
+    return torch.addmm(bias, x, weight.T, out=buf) if buf is not None else torch.addmm(bias, x, weight.T)
 
 
 def _csr(index: torch.Tensor, size: int, dtype: torch.dtype) -> torch.Tensor:
@@ -312,10 +342,12 @@ class PairLayout:
             parts.append(w.reshape(-1, w.shape[-1]))
         return torch.cat(parts)
 
-    def aggregate(self, h: torch.Tensor, eps: torch.Tensor, fast: bool) -> torch.Tensor:
-        """``(1 + eps) H + A H`` (``fast``: one fused sparse op, no autograd)."""
+    def aggregate(self, h: torch.Tensor, eps: torch.Tensor, fast: bool, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``(1 + eps) H + A H`` (``fast``: one fused sparse op, no autograd, into ``out`` if given)."""
         if fast:
-            return torch.sparse.addmm(h, self.propagator, h, beta=1.0 + float(eps))
+            if out is None:
+                return torch.sparse.addmm(h, self.propagator, h, beta=1.0 + float(eps))
+            return torch.addmm(h, self.propagator, h, beta=1.0 + float(eps), out=out)
         return (1 + eps) * h + _Propagate.apply(h, self)
 
     def sum_columns(self, h: torch.Tensor) -> torch.Tensor:
