@@ -55,4 +55,29 @@ constexpr int64_t kChunksPerThread = 8;
 // every chunk is done, rethrowing the first exception a chunk threw.
 void run_chunks(const std::vector<int64_t>& bounds, int n_threads, const std::function<void(int64_t, int64_t)>& fn);
 
+// LowFER training step (lowfer.cpp). Philox4x32-10 of one counter under one key (known-answer tests).
+void philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
+
+// keep[e] = 1 if the Philox word of entry e (layout in lowfer.cpp) of stream `stream` under `key`
+// is < threshold, else 0, for e < n: independent Bernoulli(threshold / 2^32) entries
+// (threshold in [1, 2^32]).
+void dropout_keep(uint8_t* keep, int64_t n, uint64_t key, uint32_t stream, uint64_t threshold);
+
+// mask[e] = scale where dropout_keep would keep entry e, else 0.
+template <typename T>
+void dropout_mask(T* mask, int64_t n, uint64_t key, uint32_t stream, uint64_t threshold, T scale);
+
+// z (b x d) = k-window sums of A * C, C[i, t] = keep[i, t] ? RV[row_of[i], t] * scale : 0;
+// A, keep are (b x d k), RV has d k columns, row_of[i] indexes its rows.
+template <typename T>
+void lowfer_pool_forward(const T* A, const T* RV, const int64_t* row_of, const uint8_t* keep, int64_t b, int64_t d,
+                         int64_t k, T scale, T* z);
+
+// Backward of lowfer_pool_forward given grad = d loss / d z (b x d): overwrites A with
+// d loss / d A = C * grad (broadcast over windows) and sets dRV (n_rows x d k) to d loss / d RV
+// (rows of one relation summed).
+template <typename T>
+void lowfer_pool_backward(const T* grad, T* A, const T* RV, const int64_t* row_of, const uint8_t* keep, int64_t b,
+                          int64_t d, int64_t k, T scale, int64_t n_rows, T* dRV);
+
 }  // namespace graphrec

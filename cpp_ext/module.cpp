@@ -91,6 +91,77 @@ void def_csr_matmul(py::module_& m, const char* name, const char* horner) {
           py::arg("alpha"), py::arg("steps"), py::arg("n_threads"));
 }
 
+// LowFER training step (lowfer.cpp). Every array is taken as is (noconvert: no silent copy, so
+// that in-place outputs land in the caller's buffers).
+py::tuple philox4x32_10_py(Array<uint32_t> counter, Array<uint32_t> key) {
+    require(counter.ndim() == 1 && counter.shape(0) == 4, "counter must hold 4 uint32 words");
+    require(key.ndim() == 1 && key.shape(0) == 2, "key must hold 2 uint32 words");
+    uint32_t out[4];
+    graphrec::philox4x32_10(counter.data(), key.data(), out);
+    return py::make_tuple(out[0], out[1], out[2], out[3]);
+}
+
+void require_threshold(uint64_t threshold) {
+    require(threshold >= 1 && threshold <= (uint64_t{1} << 32), "threshold must be in [1, 2^32]");
+}
+
+void dropout_keep_py(Array<uint8_t> keep, uint64_t key, uint32_t stream, uint64_t threshold) {
+    require_threshold(threshold);
+    graphrec::dropout_keep(keep.mutable_data(), keep.size(), key, stream, threshold);
+}
+
+template <typename T>
+void dropout_mask_py(Array<T> mask, uint64_t key, uint32_t stream, uint64_t threshold, T scale) {
+    require_threshold(threshold);
+    graphrec::dropout_mask<T>(mask.mutable_data(), mask.size(), key, stream, threshold, scale);
+}
+
+// Shapes shared by both passes: A and keep (b, d k), RV (n_rows, d k), row_of (b,) in [0, n_rows).
+template <typename T>
+void check_pool_shapes(const Array<T>& A, const Array<T>& RV, const Array<int64_t>& row_of,
+                       const Array<uint8_t>& keep, int64_t d, int64_t k) {
+    require(d >= 1 && k >= 1, "d and k must be >= 1");
+    require(A.ndim() == 2 && A.shape(1) == d * k, "A must be (b, d k)");
+    require(RV.ndim() == 2 && RV.shape(1) == d * k, "RV must be (n_rows, d k)");
+    require(keep.ndim() == 2 && keep.shape(0) == A.shape(0) && keep.shape(1) == d * k, "keep must be (b, d k)");
+    require(row_of.ndim() == 1 && row_of.shape(0) == A.shape(0), "row_of must be (b,)");
+    for (int64_t i = 0; i < row_of.shape(0); ++i)
+        require(row_of.at(i) >= 0 && row_of.at(i) < RV.shape(0), "row_of must index rows of RV");
+}
+
+template <typename T>
+void lowfer_pool_forward_py(Array<T> A, Array<T> RV, Array<int64_t> row_of, Array<uint8_t> keep, int64_t k,
+                            T scale, Array<T> z) {
+    const int64_t d = z.ndim() == 2 ? z.shape(1) : 0;
+    check_pool_shapes(A, RV, row_of, keep, d, k);
+    require(z.shape(0) == A.shape(0), "z must be (b, d)");
+    graphrec::lowfer_pool_forward<T>(A.data(), RV.data(), row_of.data(), keep.data(), A.shape(0), d, k, scale,
+                                     z.mutable_data());
+}
+
+template <typename T>
+void lowfer_pool_backward_py(Array<T> grad, Array<T> A, Array<T> RV, Array<int64_t> row_of, Array<uint8_t> keep,
+                             int64_t k, T scale, Array<T> dRV) {
+    const int64_t d = grad.ndim() == 2 ? grad.shape(1) : 0;
+    check_pool_shapes(A, RV, row_of, keep, d, k);
+    require(grad.shape(0) == A.shape(0), "grad must be (b, d)");
+    require(dRV.ndim() == 2 && dRV.shape(0) == RV.shape(0) && dRV.shape(1) == d * k, "dRV must be shaped like RV");
+    graphrec::lowfer_pool_backward<T>(grad.data(), A.mutable_data(), RV.data(), row_of.data(), keep.data(),
+                                      A.shape(0), d, k, scale, RV.shape(0), dRV.mutable_data());
+}
+
+template <typename T>
+void def_lowfer(py::module_& m, const char* mask, const char* forward, const char* backward) {
+    m.def(mask, &dropout_mask_py<T>, py::arg("mask").noconvert(), py::arg("key"), py::arg("stream"),
+          py::arg("threshold"), py::arg("scale"));
+    m.def(forward, &lowfer_pool_forward_py<T>, py::arg("A").noconvert(), py::arg("RV").noconvert(),
+          py::arg("row_of").noconvert(), py::arg("keep").noconvert(), py::arg("k"), py::arg("scale"),
+          py::arg("z").noconvert());
+    m.def(backward, &lowfer_pool_backward_py<T>, py::arg("grad").noconvert(), py::arg("A").noconvert(),
+          py::arg("RV").noconvert(), py::arg("row_of").noconvert(), py::arg("keep").noconvert(), py::arg("k"),
+          py::arg("scale"), py::arg("dRV").noconvert());
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_ext, m) {
@@ -103,4 +174,9 @@ PYBIND11_MODULE(_ext, m) {
     def_csr_matmul<float, int64_t>(m, "csr_matmul_f32_i64", "csr_horner_f32_i64");
     def_csr_matmul<double, int32_t>(m, "csr_matmul_f64_i32", "csr_horner_f64_i32");
     def_csr_matmul<double, int64_t>(m, "csr_matmul_f64_i64", "csr_horner_f64_i64");
+    m.def("philox4x32_10", &philox4x32_10_py, py::arg("counter").noconvert(), py::arg("key").noconvert());
+    m.def("dropout_keep", &dropout_keep_py, py::arg("keep").noconvert(), py::arg("key"), py::arg("stream"),
+          py::arg("threshold"));
+    def_lowfer<float>(m, "dropout_mask_f32", "lowfer_pool_forward_f32", "lowfer_pool_backward_f32");
+    def_lowfer<double>(m, "dropout_mask_f64", "lowfer_pool_forward_f64", "lowfer_pool_backward_f64");
 }

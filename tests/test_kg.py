@@ -454,3 +454,162 @@ def test_fitted_network_holds_no_training_buffers_and_pickles_without_them():
     ws = StepWorkspace()
     ws.buffer("A", 4, (3,), torch.empty(0))
     assert not pickle.loads(pickle.dumps(ws))._buffers
+
+
+# ---------------------------------------------------------------------------- compiled LowFER step (CPU)
+def _ext_or_skip():
+    from graphrec.kg import _fused
+
+    if not _fused.available(torch.empty(0)):
+        pytest.skip("graphrec._ext is not built")
+    from graphrec.kernels import _load_ext
+
+    return _load_ext()
+
+
+_M = np.uint64(0xFFFFFFFF)
+
+
+def _philox4x32_10(counter: np.ndarray, key: tuple[int, int]) -> np.ndarray:
+    """Philox4x32-10 written from Salmon et al. (SC 2011): (n, 4) uint32 counters -> (n, 4) words."""
+    c = [counter[:, w].astype(np.uint64) for w in range(4)]
+    k0, k1 = np.uint64(key[0]), np.uint64(key[1])
+    for _ in range(10):
+        p0, p1 = c[0] * np.uint64(0xD2511F53), c[2] * np.uint64(0xCD9E8D57)
+        c = [(p1 >> np.uint64(32)) ^ c[1] ^ k0, p1 & _M, (p0 >> np.uint64(32)) ^ c[3] ^ k1, p0 & _M]
+        k0, k1 = (k0 + np.uint64(0x9E3779B9)) & _M, (k1 + np.uint64(0xBB67AE85)) & _M
+    return np.stack(c, axis=1).astype(np.uint32)
+
+
+def test_philox_reference_and_kernel_match_the_published_known_answers():
+    """Random123's known-answer vectors for Philox4x32-10 (counter, key -> 4 words)."""
+    ext = _ext_or_skip()
+    cases = [((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+             ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+             ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+              (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1))]
+    for counter, key, expected in cases:
+        assert tuple(_philox4x32_10(np.array([counter], np.uint32), key)[0]) == expected
+        assert ext.philox4x32_10(np.array(counter, np.uint32), np.array(key, np.uint32)) == expected
+
+
+def test_compiled_dropout_draws_are_the_documented_philox_words():
+    """Entry e of stream c: word (e mod 128) // 32 of block 32 (e // 128) + e mod 32, kept iff below
+    round((1 - p) 2^32); the scaled mask holds 1 / (1 - p) there. A length that is not a multiple
+    of 128 checks the tail."""
+    from graphrec.kg import _fused
+
+    _ext_or_skip()
+    key, stream, p, n = 0x0123456789ABCDEF, 2, 0.3, 1000
+    e = np.arange(n)
+    blocks = 32 * (e // 128) + e % 32
+    counters = np.stack([blocks & 0xFFFFFFFF, blocks >> 32, np.full(n, stream), np.zeros(n, np.int64)], 1)
+    words = _philox4x32_10(counters.astype(np.uint32), (key & 0xFFFFFFFF, key >> 32))[e, (e % 128) // 32]
+    expected = words.astype(np.uint64) < np.uint64(round(0.7 * 2**32))
+    drop = _fused.PhiloxDropout(key, stream, p)
+    keep = _fused.dropout_keep(torch.empty(8, n // 8, dtype=torch.uint8), drop)
+    np.testing.assert_array_equal(keep.numpy().ravel(), expected)
+    for dtype in (torch.float32, torch.float64):
+        mask = _fused.dropout_mask(torch.empty(n, dtype=dtype), drop)
+        np.testing.assert_array_equal(mask.numpy(), np.where(expected, 1 / 0.7, 0.0).astype(mask.numpy().dtype))
+
+
+def test_compiled_dropout_masks_are_independent_bernoulli_draws():
+    """Keep rate 1 - p (5-sigma binomial bounds, also per position modulo the 128-entry group),
+    no correlation between neighbouring entries, entries of one Philox block, streams or keys."""
+    from graphrec.kg import _fused
+
+    _ext_or_skip()
+    torch.manual_seed(0)
+    p, shape = 0.2, (200, 640)
+    keys = [_fused.draw_key() for _ in range(2)]
+    assert keys[0] != keys[1]
+    draws = [_fused.dropout_keep(torch.empty(shape, dtype=torch.uint8), _fused.PhiloxDropout(key, stream, p))
+             .double().flatten() for key in keys for stream in (0, 1)]
+    kept = draws[0]
+    n, sd = kept.numel(), (p * (1 - p)) ** 0.5
+    assert abs(kept.mean().item() - (1 - p)) < 5 * sd / n**0.5
+    by_position = kept.view(-1, 128).mean(0)
+    assert (by_position - (1 - p)).abs().max().item() < 5 * sd / (n / 128) ** 0.5
+    pairs = [(kept[:-1], kept[1:]), (kept[:-32], kept[32:]), (kept, draws[1]), (kept, draws[2])]
+    for a, c in pairs:
+        corr = torch.corrcoef(torch.stack([a, c]))[0, 1].item()
+        assert abs(corr) < 5 / a.numel() ** 0.5
+
+
+def test_compiled_pool_kernels_equal_their_torch_reference():
+    """Forward: k-window sums of A * keep * RV[row_of] * scale; backward: dA and dRV (rows of one
+    relation summed) equal autograd of that expression, float64, with repeated relation rows."""
+    from graphrec.kg import _fused
+
+    _ext_or_skip()
+    g = torch.Generator().manual_seed(0)
+    b, d, k, n_u, scale = 6, 4, 3, 3, 1.25
+    A = torch.randn(b, d * k, generator=g, dtype=torch.float64)
+    RV = torch.randn(n_u, d * k, generator=g, dtype=torch.float64)
+    row_of = torch.tensor([0, 2, 2, 1, 0, 2])
+    keep = (torch.rand(b, d * k, generator=g) < 0.7).to(torch.uint8)
+    grad = torch.randn(b, d, generator=g, dtype=torch.float64)
+    a, rv = A.clone().requires_grad_(), RV.clone().requires_grad_()
+    ref = (a * keep * rv[row_of] * scale).view(b, d, k).sum(-1)
+    ref.backward(grad)
+    z = _fused.pool_forward(A, RV, row_of, keep, k, scale, torch.empty(b, d, dtype=torch.float64))
+    torch.testing.assert_close(z, ref.detach())
+    dA, dRV = _fused.pool_backward(grad, A, RV, row_of, keep, k, scale, torch.full_like(RV, 7.0))
+    assert dA.data_ptr() == A.data_ptr()            # written over A
+    torch.testing.assert_close(dA, a.grad)
+    torch.testing.assert_close(dRV, rv.grad)
+    with pytest.raises(ValueError, match="row_of must index rows of RV"):
+        _fused.pool_forward(A, RV, torch.tensor([0, 1, 2, 3, 0, 0]), keep, k, scale, torch.empty_like(grad))
+    with pytest.raises(TypeError):                  # no silent conversion of an output buffer
+        _fused.pool_forward(A, RV, row_of, keep, k, scale, torch.empty(b, d, dtype=torch.float32))
+
+
+@pytest.mark.parametrize("k,p1", [(3, 0.4), (1, 0.4), (3, 0.0)], ids=["k3", "k1", "no-hidden-dropout"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_compiled_training_step_equals_autograd_with_the_masks_it_drew(k, p1, dtype):
+    """LowFER on CPU trains through the compiled step (masks drawn from Philox, relation side once per
+    distinct relation); given the masks it drew, loss, every gradient and the batch norms' running
+    statistics equal autograd through the modules, over batches of different sizes with repeated
+    relations."""
+    from graphrec.kg._training_step import training_step
+
+    _ext_or_skip()
+    kw = dict(input_dropout=0.3, hidden_dropout1=p1, hidden_dropout2=0.5)
+    fast = LowFERNet(20, 6, 5, 4, k, generator=torch.Generator().manual_seed(0), **kw).to(dtype).train()
+    slow = LowFERNet(20, 6, 5, 4, k, generator=torch.Generator().manual_seed(0), **kw).to(dtype).train()
+    g = torch.Generator().manual_seed(1)
+    torch.manual_seed(2)
+    for b in (7, 9, 4):
+        s, r = torch.randint(0, 20, (b,), generator=g), torch.randint(0, 6, (b,), generator=g)
+        rows, cols = (torch.rand(b, 20, generator=g) < 0.2).nonzero(as_tuple=True)
+        fast_loss = training_step(fast, s, r, rows, cols, 0.1)
+        drawn = fast._step_workspace._buffers
+        masks = [drawn["mask0"][:b].clone(), drawn["keep"][:b].to(dtype) / (1 - p1), drawn["mask2"][:b].clone()]
+        slow_loss = _reference_loss(slow, s, r, rows, cols, 0.1, masks)
+        (3.0 * fast_loss).backward()
+        (3.0 * slow_loss).backward()
+        torch.testing.assert_close(fast_loss, slow_loss)
+        for (name, a), (_, b_) in zip(fast.named_parameters(), slow.named_parameters()):
+            torch.testing.assert_close(a.grad, b_.grad, msg=name)
+            a.grad = b_.grad = None
+        for (name, a), (_, b_) in zip(fast.named_buffers(), slow.named_buffers()):
+            torch.testing.assert_close(a, b_, msg=name)
+
+
+def test_missing_compiled_module_falls_back_to_the_torch_step_with_one_warning(monkeypatch):
+    import warnings
+
+    from graphrec.kg import _fused
+
+    monkeypatch.setattr(_fused, "_load_ext", lambda: None)
+    monkeypatch.setattr(_fused, "_warned_missing", False)
+    net = LowFERNet(10, 4, 6, 3, 2, hidden_dropout1=0.5).train()
+    batch = torch.tensor([0, 1]), torch.tensor([0, 1]), torch.tensor([0]), torch.tensor([3])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            net.training_loss(*batch, 0.1).backward()
+    assert len([w for w in caught if "graphrec._ext" in str(w.message)]) == 1
+    assert "B" in net._step_workspace._buffers and "keep" not in net._step_workspace._buffers   # the torch path
+    assert not _fused.available(torch.empty(0, dtype=torch.float16))

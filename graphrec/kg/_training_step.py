@@ -4,6 +4,11 @@ The step computes the same function as the networks' modules followed by
 :func:`graphrec.kg.loss.smoothed_bce` (tests compare losses and gradients with autograd), with
 fewer operations and no fresh large tensors:
 
+* **LowFER on CPU: compiled core and Philox masks** (:mod:`graphrec.kg._fused`, when
+  ``graphrec._ext`` is built): the three masks come from one Philox key (:func:`draw_compiled_masks`),
+  the hidden mask is drawn byte-wide inside the compiled passes, mask + Hadamard product + k-sum
+  pooling run as one pass forward and one backward, and ``r V`` is computed once per distinct
+  relation of the batch. Otherwise (TuckER, CUDA, explicit masks, module missing) the torch path:
 * **one random draw for the three dropouts**: a single ``uniform_`` fills a ``(b, w_0 + w_1 + w_2)``
   buffer whose column blocks become the input, hidden-1 and hidden-2 masks ``1[u < 1 - p] / (1 - p)``
   (two in-place operations for all three). Each entry is an independent Bernoulli(``1 - p``)
@@ -39,7 +44,9 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-__all__ = ["StepWorkspace", "draw_dropout_masks", "training_step"]
+from graphrec.kg import _fused
+
+__all__ = ["StepWorkspace", "draw_compiled_masks", "draw_dropout_masks", "training_step"]
 
 
 class StepWorkspace:
@@ -61,12 +68,15 @@ class StepWorkspace:
     def __setstate__(self, state: dict) -> None:
         self.__init__()
 
-    def buffer(self, name: str, rows: int, tail: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
-        """A ``(rows, *tail)`` view of buffer ``name`` (reallocated when too small or of another kind)."""
+    def buffer(self, name: str, rows: int, tail: tuple[int, ...], like: torch.Tensor,
+               dtype: torch.dtype | None = None) -> torch.Tensor:
+        """A ``(rows, *tail)`` view of buffer ``name`` on ``like``'s device, of ``like``'s dtype unless
+        ``dtype`` is given (reallocated when too small or of another kind)."""
+        dtype = like.dtype if dtype is None else dtype
         buf = self._buffers.get(name)
-        if (buf is None or buf.shape[0] < rows or tuple(buf.shape[1:]) != tuple(tail) or buf.dtype != like.dtype
+        if (buf is None or buf.shape[0] < rows or tuple(buf.shape[1:]) != tuple(tail) or buf.dtype != dtype
                 or buf.device != like.device):
-            buf = torch.empty((rows, *tail), dtype=like.dtype, device=like.device)
+            buf = torch.empty((rows, *tail), dtype=dtype, device=like.device)
             self._buffers[name] = buf
         return buf[:rows]
 
@@ -117,6 +127,29 @@ def draw_dropout_masks(batch: int, widths: Sequence[int], probs: Sequence[float]
     return masks
 
 
+def draw_compiled_masks(batch: int, widths: Sequence[int], probs: Sequence[float], workspace: StepWorkspace,
+                        like: torch.Tensor) -> list[torch.Tensor | _fused.PhiloxDropout | None]:
+    """The three dropout masks of a step from one Philox key, for a network with a compiled core.
+
+    Mask ``i`` is Philox stream ``i`` (:mod:`graphrec.kg._fused`). The input and output masks
+    (``i = 0, 2``) are scaled ``(batch, widths[i])`` masks in ``workspace`` as from
+    :func:`draw_dropout_masks` (``None`` where ``p_i == 0``); the hidden mask is returned as a
+    :class:`~graphrec.kg._fused.PhiloxDropout` that the compiled core draws itself, byte-wide,
+    inside its passes.
+    """
+    key = _fused.draw_key()
+    masks: list[torch.Tensor | _fused.PhiloxDropout | None] = []
+    for stream, (width, p) in enumerate(zip(widths, probs)):
+        drop = _fused.PhiloxDropout(key, stream, float(p))
+        if stream == 1:
+            masks.append(drop)
+        elif p > 0:
+            masks.append(_fused.dropout_mask(workspace.buffer(f"mask{stream}", batch, (width,), like), drop))
+        else:
+            masks.append(None)
+    return masks
+
+
 def _batch_norm(x: torch.Tensor, bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Training-mode batch norm of ``x`` with ``bn``'s parameters, updating its running statistics."""
     bn.num_batches_tracked.add_(1)
@@ -134,19 +167,18 @@ class _TrainingStep(torch.autograd.Function):
     """``smoothed_bce(net(subjects, relations), rows, cols, eps)`` with given dropout masks (module docs)."""
 
     @staticmethod
-    def forward(ctx: Any, net: nn.Module, masks: Sequence[torch.Tensor | None], subjects: torch.Tensor,
-                relations: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, eps: float, E: torch.Tensor,
-                R: torch.Tensor, g0: torch.Tensor, b0: torch.Tensor, g1: torch.Tensor, b1: torch.Tensor,
-                *core: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, net: nn.Module, masks: Sequence[torch.Tensor | _fused.PhiloxDropout | None],
+                subjects: torch.Tensor, relations: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, eps: float,
+                E: torch.Tensor, R: torch.Tensor, g0: torch.Tensor, b0: torch.Tensor, g1: torch.Tensor,
+                b1: torch.Tensor, *core: torch.Tensor) -> torch.Tensor:
         ws: StepWorkspace = net._step_workspace
         ws.generation += 1
         m0, m1, m2 = masks
         b, n = subjects.shape[0], E.shape[0]
         e = E.index_select(0, subjects)
-        r = R.index_select(0, relations)
         x0, mean0, invstd0 = _batch_norm(e, net.bn0)
         x = x0 if m0 is None else x0.mul_(m0)
-        z, core_saved = net.core_forward(x, r, m1, ws)
+        z, core_saved = net.core_forward(x, relations, R, m1, ws)
         y, post_saved = net.post_forward(z)
         h, mean1, invstd1 = _batch_norm(y, net.bn1)
         q = h if m2 is None else h.mul_(m2)
@@ -159,7 +191,7 @@ class _TrainingStep(torch.autograd.Function):
         if eps > 0:
             terms.add_(logits, alpha=-1.0 / n)
         total = torch.add(terms.sum(), torch.take(logits, flat).sum(), alpha=-(1.0 - eps))
-        ctx.save_for_backward(subjects, relations, flat, E, R, e, r, x, y, q, mean0, invstd0, mean1, invstd1, *core)
+        ctx.save_for_backward(subjects, relations, flat, E, R, e, x, y, q, mean0, invstd0, mean1, invstd1, *core)
         ctx.net, ctx.masks, ctx.eps, ctx.generation = net, masks, eps, ws.generation
         ctx.core_saved, ctx.post_saved, ctx.n_core = core_saved, post_saved, len(core)
         return total.div_(b * n)
@@ -173,7 +205,7 @@ class _TrainingStep(torch.autograd.Function):
                 "the KG training step's buffers were reused by another training step before this backward; "
                 "run backward after each training step"
             )
-        subjects, relations, flat, E, R, e, r, x, y, q, mean0, invstd0, mean1, invstd1, *_ = ctx.saved_tensors
+        subjects, relations, flat, E, R, e, x, y, q, mean0, invstd0, mean1, invstd1, *_ = ctx.saved_tensors
         m0, m1, m2 = ctx.masks
         b, n, eps = subjects.shape[0], E.shape[0], ctx.eps
         # d loss / d logits, up to the factor grad / (b n), in the logits buffer
@@ -188,12 +220,11 @@ class _TrainingStep(torch.autograd.Function):
         dh = dq if m2 is None else dq.mul_(m2)
         dy, dg1, db1 = _batch_norm_backward(dh, y, net.bn1, mean1, invstd1)
         dz = net.post_backward(dy, ctx.post_saved)
-        dx, dr, *dcore = net.core_backward(dz, ctx.core_saved, x, r, m1, ws)
+        dx, dR, *dcore = net.core_backward(dz, ctx.core_saved, x, relations, R, m1, ws)
         if m0 is not None:
             dx = dx.mul_(m0)
         de, dg0, db0 = _batch_norm_backward(dx, e, net.bn0, mean0, invstd0)
         dE.index_add_(0, subjects, de)
-        dR = torch.zeros_like(R).index_add_(0, relations, dr)
         return (None, None, None, None, None, None, None, dE, dR, dg0, db0, dg1, db1, *dcore)
 
 
@@ -209,7 +240,9 @@ def training_step(net: nn.Module, subjects: torch.Tensor, relations: torch.Tenso
     rows, cols : (p,) int64, positions of the positive labels in the ``b x n_entities`` label matrix.
     label_smoothing : ``eps`` of :func:`graphrec.kg.loss.smoothed_bce`.
     masks : three scaled dropout masks ``(b, d_e)``, ``(b, w_1)``, ``(b, d_e)`` (``None`` entries:
-        no dropout); by default drawn by :func:`draw_dropout_masks` from ``net``'s dropout rates.
+        no dropout); by default drawn from ``net``'s dropout rates by :func:`draw_compiled_masks`
+        where ``net`` has a compiled core that serves its parameters (LowFER on CPU), else by
+        :func:`draw_dropout_masks`.
 
     Returns
     -------
@@ -221,7 +254,8 @@ def training_step(net: nn.Module, subjects: torch.Tensor, relations: torch.Tenso
         raise ValueError(f"a training batch needs at least 2 queries for batch norm, got {subjects.shape[0]}")
     if masks is None:
         d_e = net.E.weight.shape[1]
-        masks = draw_dropout_masks(
+        compiled = net.compiled_core and _fused.available(net.E.weight)
+        masks = (draw_compiled_masks if compiled else draw_dropout_masks)(
             subjects.shape[0], (d_e, net.hidden_width, d_e),
             (net.input_dropout.p, net.hidden_dropout1.p, net.hidden_dropout2.p), net._step_workspace, net.E.weight,
         )

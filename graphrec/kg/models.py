@@ -23,7 +23,8 @@ and relation 0 with ``padding_idx=0``; here every embedding is trained.
 ``forward`` is the plain autograd form of the networks (``nn.Dropout`` modules; used for scoring
 and as the reference). Training goes through :meth:`training_loss`, which in training mode runs
 the same function and its loss as one autograd node (:mod:`graphrec.kg._training_step`); each
-network supplies its core's forward and backward to it.
+network supplies its core's forward and backward to it (LowFER's also a compiled CPU form,
+:mod:`graphrec.kg._fused`).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from graphrec.kg import _fused
 from graphrec.kg._training_step import StepWorkspace, training_step
 from graphrec.kg.loss import smoothed_bce
 
@@ -128,19 +130,23 @@ class _BilinearKGNet(nn.Module):
 
     # hooks of graphrec.kg._training_step: the bilinear core between the two batch norms
     hidden_width: int
+    compiled_core = False   # whether the core takes a hidden mask drawn in graphrec.kg._fused's kernels
 
     def core_parameters(self) -> tuple[nn.Parameter, ...]:
         """The core's parameters, in the order ``core_backward`` returns their gradients."""
         raise NotImplementedError
 
-    def core_forward(self, x: torch.Tensor, r: torch.Tensor, mask: torch.Tensor | None,
-                     workspace: StepWorkspace) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-        """(b, d_e) core output from ``x`` (b, d_e) and ``r`` (b, d_r), hidden mask (b, hidden_width); saved tensors."""
+    def core_forward(self, x: torch.Tensor, relations: torch.Tensor, R: torch.Tensor, mask: Any,
+                     workspace: StepWorkspace) -> tuple[torch.Tensor, Any]:
+        """(b, d_e) core output from ``x`` (b, d_e) and the relations ``R[relations]`` ((b,) ids into
+        ``R`` (n_relations, d_r)) with hidden mask ``mask`` ((b, hidden_width) tensor, ``None``, or a
+        :class:`~graphrec.kg._fused.PhiloxDropout` where ``compiled_core``); what the backward needs."""
         raise NotImplementedError
 
-    def core_backward(self, grad: torch.Tensor, saved: tuple[torch.Tensor, ...], x: torch.Tensor, r: torch.Tensor,
-                      mask: torch.Tensor | None, workspace: StepWorkspace) -> tuple[torch.Tensor, ...]:
-        """Gradients ``(dx, dr, *d core_parameters)`` of the core given ``grad`` = d loss / d output."""
+    def core_backward(self, grad: torch.Tensor, saved: Any, x: torch.Tensor, relations: torch.Tensor,
+                      R: torch.Tensor, mask: Any, workspace: StepWorkspace) -> tuple[torch.Tensor, ...]:
+        """Gradients ``(dx, dR, *d core_parameters)`` of the core given ``grad`` = d loss / d output
+        (``dR`` shaped like ``R``)."""
         raise NotImplementedError
 
     def post_forward(self, z: torch.Tensor) -> tuple[torch.Tensor, Any]:
@@ -173,23 +179,30 @@ class LowFERNet(_BilinearKGNet):
         z = nn.functional.normalize(z, p=2.0, dim=-1)
         return self.hidden_dropout2(self.bn1(z))
 
+    compiled_core = True   # on CPU with graphrec._ext: _compiled_core_forward / _compiled_core_backward
+
     def core_parameters(self) -> tuple[nn.Parameter, ...]:
         return self.U, self.V
 
-    def core_forward(self, x: torch.Tensor, r: torch.Tensor, mask: torch.Tensor | None,
-                     workspace: StepWorkspace) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    def core_forward(self, x: torch.Tensor, relations: torch.Tensor, R: torch.Tensor, mask: Any,
+                     workspace: StepWorkspace) -> tuple[torch.Tensor, Any]:
+        if isinstance(mask, _fused.PhiloxDropout):
+            return self._compiled_core_forward(x, relations, R, mask, workspace)
         # A = x U and B = r V (masked in place) live in reused (b, k d_e) buffers
         b = x.shape[0]
+        r = R.index_select(0, relations)
         A = torch.mm(x, self.U, out=workspace.buffer("A", b, (self.hidden_width,), x))
         B = torch.mm(r, self.V, out=workspace.buffer("B", b, (self.hidden_width,), x))
         if mask is not None:
             B.mul_(mask)
         product = torch.mul(A, B, out=workspace.buffer("product", b, (self.hidden_width,), x))
-        return product.view(b, -1, self.k).sum(-1), (A, B)
+        return product.view(b, -1, self.k).sum(-1), (A, B, r)
 
-    def core_backward(self, grad: torch.Tensor, saved: tuple[torch.Tensor, ...], x: torch.Tensor, r: torch.Tensor,
-                      mask: torch.Tensor | None, workspace: StepWorkspace) -> tuple[torch.Tensor, ...]:
-        A, B = saved
+    def core_backward(self, grad: torch.Tensor, saved: Any, x: torch.Tensor, relations: torch.Tensor,
+                      R: torch.Tensor, mask: Any, workspace: StepWorkspace) -> tuple[torch.Tensor, ...]:
+        if isinstance(mask, _fused.PhiloxDropout):
+            return self._compiled_core_backward(grad, saved, x, R, mask, workspace)
+        A, B, r = saved
         b = x.shape[0]
         g = grad.unsqueeze(-1)                                   # pooling backward: broadcast over each window
         dB = workspace.buffer("product", b, (self.hidden_width,), x)
@@ -197,7 +210,29 @@ class LowFERNet(_BilinearKGNet):
         if mask is not None:
             dB.mul_(mask)
         dA = B.view(b, -1, self.k).mul_(g).view(b, -1)           # B already holds the mask
-        return dA @ self.U.t(), dB @ self.V.t(), x.t() @ dA, r.t() @ dB
+        dR = torch.zeros_like(R).index_add_(0, relations, dB @ self.V.t())
+        return dA @ self.U.t(), dR, x.t() @ dA, r.t() @ dB
+
+    def _compiled_core_forward(self, x: torch.Tensor, relations: torch.Tensor, R: torch.Tensor,
+                               mask: _fused.PhiloxDropout, workspace: StepWorkspace) -> tuple[torch.Tensor, Any]:
+        # R_u V once per distinct relation u of the batch; the mask, Hadamard product and pooling
+        # in one compiled pass that reads row i's relation row of R_u V (graphrec.kg._fused)
+        b, width = x.shape[0], self.hidden_width
+        distinct, row_of = torch.unique(relations, return_inverse=True)
+        R_u = R.index_select(0, distinct)
+        RV = torch.mm(R_u, self.V, out=workspace.buffer("RV", distinct.shape[0], (width,), x))
+        A = torch.mm(x, self.U, out=workspace.buffer("A", b, (width,), x))
+        keep = _fused.dropout_keep(workspace.buffer("keep", b, (width,), x, torch.uint8), mask)
+        z = _fused.pool_forward(A, RV, row_of, keep, self.k, mask.scale, x.new_empty(b, x.shape[1]))
+        return z, (A, RV, row_of, keep, distinct, R_u)
+
+    def _compiled_core_backward(self, grad: torch.Tensor, saved: Any, x: torch.Tensor, R: torch.Tensor,
+                                mask: _fused.PhiloxDropout, workspace: StepWorkspace) -> tuple[torch.Tensor, ...]:
+        A, RV, row_of, keep, distinct, R_u = saved
+        dRV = workspace.buffer("dRV", RV.shape[0], (self.hidden_width,), x)
+        dA, dRV = _fused.pool_backward(grad, A, RV, row_of, keep, self.k, mask.scale, dRV)   # dA overwrites A
+        dR = torch.zeros_like(R).index_copy_(0, distinct, dRV @ self.V.t())
+        return dA @ self.U.t(), dR, x.t() @ dA, R_u.t() @ dRV
 
     def post_forward(self, z: torch.Tensor) -> tuple[torch.Tensor, Any]:
         # signed square root and L2 normalisation of the pooled vector
@@ -237,22 +272,24 @@ class TuckERNet(_BilinearKGNet):
     def core_parameters(self) -> tuple[nn.Parameter, ...]:
         return (self.W,)
 
-    def core_forward(self, x: torch.Tensor, r: torch.Tensor, mask: torch.Tensor | None,
-                     workspace: StepWorkspace) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    def core_forward(self, x: torch.Tensor, relations: torch.Tensor, R: torch.Tensor, mask: Any,
+                     workspace: StepWorkspace) -> tuple[torch.Tensor, Any]:
         # w = W x_1 r (masked in place) in a reused (b, d_e^2) buffer
         b, (d_r, d_e, _) = x.shape[0], self.W.shape
+        r = R.index_select(0, relations)
         w = torch.mm(r, self.W.view(d_r, -1), out=workspace.buffer("w", b, (self.hidden_width,), x))
         if mask is not None:
             w.mul_(mask)
-        return torch.bmm(x.unsqueeze(1), w.view(b, d_e, d_e)).squeeze(1), (w,)
+        return torch.bmm(x.unsqueeze(1), w.view(b, d_e, d_e)).squeeze(1), (w, r)
 
-    def core_backward(self, grad: torch.Tensor, saved: tuple[torch.Tensor, ...], x: torch.Tensor, r: torch.Tensor,
-                      mask: torch.Tensor | None, workspace: StepWorkspace) -> tuple[torch.Tensor, ...]:
-        (w,) = saved
+    def core_backward(self, grad: torch.Tensor, saved: Any, x: torch.Tensor, relations: torch.Tensor,
+                      R: torch.Tensor, mask: Any, workspace: StepWorkspace) -> tuple[torch.Tensor, ...]:
+        w, r = saved
         b, (d_r, d_e, _) = x.shape[0], self.W.shape
         dx = torch.bmm(w.view(b, d_e, d_e), grad.unsqueeze(2)).squeeze(2)
         dw = workspace.buffer("dw", b, (self.hidden_width,), x)
         torch.bmm(x.unsqueeze(2), grad.unsqueeze(1), out=dw.view(b, d_e, d_e))
         if mask is not None:
             dw.mul_(mask)
-        return dx, dw @ self.W.view(d_r, -1).t(), (r.t() @ dw).view(d_r, d_e, d_e)
+        dR = torch.zeros_like(R).index_add_(0, relations, dw @ self.W.view(d_r, -1).t())
+        return dx, dR, (r.t() @ dw).view(d_r, d_e, d_e)
