@@ -19,7 +19,9 @@ native = [] if os.environ.get("GRAPHREC_PORTABLE_BUILD") else ["-march=native"]
 ext_modules = [
     Pybind11Extension(
         "graphrec._ext",
-        sources=["cpp_ext/module.cpp", "cpp_ext/topk.cpp", "cpp_ext/spmm.cpp", "cpp_ext/lowfer.cpp"],
+        sources=[
+            "cpp_ext/module.cpp", "cpp_ext/topk.cpp", "cpp_ext/spmm.cpp", "cpp_ext/lowfer.cpp", "cpp_ext/pe.cpp",
+        ],
         include_dirs=["cpp_ext"],
         cxx_std=17,
         # -fopenmp-simd honours `#pragma omp simd` only: no OpenMP runtime is linked (torch ships

@@ -80,4 +80,16 @@ template <typename T>
 void lowfer_pool_backward(const T* grad, T* A, const T* RV, const int64_t* row_of, const uint8_t* keep, int64_t b,
                           int64_t d, int64_t k, T scale, int64_t n_rows, T* dRV);
 
+// SPE rho inference passes (pe.cpp), rows split across threads by non-zeros.
+// out (m x d) = act(alpha y + S y + (alpha + deg) bias^T + 1 post^T) with S (m x m, CSR of ones:
+// indptr[m + 1] starting at 0, indices in [0, m), duplicates count) and deg its row lengths;
+// act = ReLU if relu else the identity; out must not overlap y.
+template <typename T>
+void gin_aggregate(const int64_t* indptr, const int64_t* indices, int64_t m, const T* y, int64_t d, T alpha,
+                   const T* bias, const T* post, bool relu, T* out, int n_threads);
+
+// x (m x d) <- act(x + 1 bias^T) in place.
+template <typename T>
+void bias_act(T* x, int64_t m, int64_t d, const T* bias, bool relu, int n_threads);
+
 }  // namespace graphrec

@@ -162,6 +162,55 @@ void def_lowfer(py::module_& m, const char* mask, const char* forward, const cha
           py::arg("scale"), py::arg("dRV").noconvert());
 }
 
+// SPE rho passes (pe.cpp). Every array is taken as is (noconvert: a wrong dtype or layout is a
+// TypeError, never a silent copy, so outputs land in the caller's buffers); the O(nnz) checks
+// keep a bad CSR structure from reading out of bounds.
+template <typename T>
+void gin_aggregate_py(Array<int64_t> indptr, Array<int64_t> indices, Array<T> y, T alpha, Array<T> bias,
+                      Array<T> post, bool relu, Array<T> out, int n_threads) {
+    require(y.ndim() == 2, "y must be 2-dimensional (m, d)");
+    const int64_t m = y.shape(0), d = y.shape(1);
+    require(indptr.ndim() == 1 && indptr.shape(0) == m + 1, "indptr must have length m + 1 (m = rows of y)");
+    require(indices.ndim() == 1, "indices must be 1-dimensional");
+    require(bias.ndim() == 1 && bias.shape(0) == d, "bias must have shape (d,) (d = columns of y)");
+    require(post.ndim() == 1 && post.shape(0) == d, "post must have shape (d,) (d = columns of y)");
+    require(out.ndim() == 2 && out.shape(0) == m && out.shape(1) == d, "out must have the shape of y");
+    require(n_threads >= 1, "n_threads must be >= 1");
+    const int64_t* ip = indptr.data();
+    require(ip[0] == 0 && ip[m] <= indices.shape(0), "indptr must start at 0 and end within indices");
+    bool sorted = true, in_range = true;   // one require each: building its message per entry costs more
+    for (int64_t r = 0; r < m; ++r) sorted &= ip[r] <= ip[r + 1];
+    require(sorted, "indptr must be non-decreasing");
+    const int64_t* ix = indices.data();
+    for (int64_t p = 0; p < ip[m]; ++p) in_range &= ix[p] >= 0 && ix[p] < m;
+    require(in_range, "indices must be column ids in [0, m)");
+    const T* y0 = y.data();
+    const T* o0 = out.data();
+    require(m * d == 0 || o0 + m * d <= y0 || y0 + m * d <= o0, "out must not overlap y");
+    py::gil_scoped_release release;
+    graphrec::gin_aggregate<T>(ip, ix, m, y0, d, alpha, bias.data(), post.data(), relu, out.mutable_data(),
+                               n_threads);
+}
+
+template <typename T>
+void bias_act_py(Array<T> x, Array<T> bias, bool relu, int n_threads) {
+    require(x.ndim() == 2, "x must be 2-dimensional (m, d)");
+    require(bias.ndim() == 1 && bias.shape(0) == x.shape(1), "bias must have shape (d,) (d = columns of x)");
+    require(n_threads >= 1, "n_threads must be >= 1");
+    T* x0 = x.mutable_data();
+    py::gil_scoped_release release;
+    graphrec::bias_act<T>(x0, x.shape(0), x.shape(1), bias.data(), relu, n_threads);
+}
+
+template <typename T>
+void def_pe(py::module_& m, const char* aggregate, const char* bias_act) {
+    m.def(aggregate, &gin_aggregate_py<T>, py::arg("indptr").noconvert(), py::arg("indices").noconvert(),
+          py::arg("y").noconvert(), py::arg("alpha"), py::arg("bias").noconvert(), py::arg("post").noconvert(),
+          py::arg("relu"), py::arg("out").noconvert(), py::arg("n_threads"));
+    m.def(bias_act, &bias_act_py<T>, py::arg("x").noconvert(), py::arg("bias").noconvert(), py::arg("relu"),
+          py::arg("n_threads"));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_ext, m) {
@@ -179,4 +228,6 @@ PYBIND11_MODULE(_ext, m) {
           py::arg("threshold"));
     def_lowfer<float>(m, "dropout_mask_f32", "lowfer_pool_forward_f32", "lowfer_pool_backward_f32");
     def_lowfer<double>(m, "dropout_mask_f64", "lowfer_pool_forward_f64", "lowfer_pool_backward_f64");
+    def_pe<float>(m, "gin_aggregate_f32", "bias_act_f32");
+    def_pe<double>(m, "gin_aggregate_f64", "bias_act_f64");
 }

@@ -360,3 +360,166 @@ def test_cuda_matches_cpu():
     b = Batch.from_data_list(graphs).to("cuda")
     gpu = spe.to("cuda")(b.eigvals, b.eigvecs, b.eig_mask, b.edge_index, b.batch)
     torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-8, atol=1e-8)
+
+
+# ------------------------------------------------------------------------------ compiled inference passes
+def _random_csr(m: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """int64 CSR structure (m x m) with repeated column ids and empty rows."""
+    counts = torch.randint(0, 4, (m,), generator=gen)
+    counts[:: 3] = 0                                               # empty rows
+    indptr = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
+    indices = torch.randint(0, m, (int(indptr[-1]),), generator=gen)
+    indices[1::4] = indices[0::4][: len(indices[1::4])]               # duplicates inside rows
+    return indptr, indices
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("width", [20, 64, 128])
+def test_compiled_passes_equal_their_torch_reference(dtype, relu, width):
+    """gin_aggregate = act(alpha Y + S Y + (alpha + deg) b + post) and bias_act = act(X + b), with S
+    built here as a dense matrix (duplicates add up, empty rows get only the bias terms)."""
+    from graphrec.pe import _fused
+
+    gen = torch.Generator().manual_seed(width)
+    m = 257
+    indptr, indices = _random_csr(m, gen)
+    assert bool((indptr.diff() == 0).any()) and len(set(indices[indptr[1]:indptr[2]].tolist())) <= 3
+    y, bias, post = (torch.randn(*shape, generator=gen, dtype=dtype) for shape in ((m, width), (width,), (width,)))
+    dense = torch.zeros(m, m, dtype=torch.float64)
+    rows = torch.repeat_interleave(torch.arange(m), indptr.diff())
+    dense.index_put_((rows, indices), torch.ones(len(indices), dtype=torch.float64), accumulate=True)
+    alpha = 0.7
+    act = torch.relu if relu else (lambda t: t)
+    y64 = y.double()
+    expected = act(alpha * y64 + dense @ y64 + (alpha + dense.sum(1, keepdim=True)) * bias.double() + post.double())
+    out = _fused.gin_aggregate(indptr, indices, y, alpha, bias, post, relu, torch.empty_like(y))
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    torch.testing.assert_close(out.double(), expected, rtol=tol, atol=tol)
+    no_bias = _fused.gin_aggregate(indptr, indices, y, alpha, None, None, relu, torch.empty_like(y))
+    torch.testing.assert_close(no_bias.double(), act(alpha * y64 + dense @ y64), rtol=tol, atol=tol)
+    x = y.clone()
+    assert _fused.bias_act(x, bias, relu) is x
+    torch.testing.assert_close(x.double(), act(y64 + bias.double()), rtol=tol, atol=tol)
+
+
+def test_compiled_passes_reject_bad_input():
+    from graphrec.pe import _fused
+
+    indptr, indices = torch.tensor([0, 2, 2, 3]), torch.tensor([0, 2, 1])
+    y, out = torch.randn(3, 4), torch.empty(3, 4)
+    ok = dict(indptr=indptr, indices=indices, y=y, alpha=1.0, bias=None, post=None, relu=True, out=out)
+    with pytest.raises(TypeError):                                      # float64 out for float32 y
+        _fused.gin_aggregate(**{**ok, "out": out.double()})
+    with pytest.raises(TypeError):                                      # int32 structure
+        _fused.gin_aggregate(**{**ok, "indptr": indptr.int()})
+    with pytest.raises(TypeError):                                      # not contiguous
+        _fused.gin_aggregate(**{**ok, "y": torch.randn(4, 3).T})
+    with pytest.raises(ValueError, match="indptr must have length"):
+        _fused.gin_aggregate(**{**ok, "indptr": indptr[:3]})
+    with pytest.raises(ValueError, match="non-decreasing"):
+        _fused.gin_aggregate(**{**ok, "indptr": torch.tensor([0, 3, 2, 3])})
+    with pytest.raises(ValueError, match=r"column ids in \[0, m\)"):
+        _fused.gin_aggregate(**{**ok, "indices": torch.tensor([0, 3, 1])})
+    with pytest.raises(ValueError, match=r"column ids in \[0, m\)"):
+        _fused.gin_aggregate(**{**ok, "indices": torch.tensor([0, -1, 1])})
+    with pytest.raises(ValueError, match="end within indices"):
+        _fused.gin_aggregate(**{**ok, "indices": indices[:2]})
+    with pytest.raises(ValueError, match="out must have the shape"):
+        _fused.gin_aggregate(**{**ok, "out": torch.empty(3, 5)})
+    with pytest.raises(ValueError, match="overlap"):
+        _fused.gin_aggregate(**{**ok, "out": y})
+    with pytest.raises(ValueError, match="post must have shape"):
+        _fused.gin_aggregate(**{**ok, "post": torch.zeros(5)})
+    with pytest.raises(ValueError, match="bias must have shape"):
+        _fused.bias_act(y, torch.zeros(3), True)
+    with pytest.raises(TypeError):
+        _fused.bias_act(y, torch.zeros(4, dtype=torch.float64), True)
+
+
+def _rho_variants():
+    """(hidden, mlp_layers, batch_norm): the compiled block kernel (widths 32, 64), the generic width,
+    one-layer MLPs (no ReLU, no middle map), two-layer MLPs, no BatchNorm."""
+    return [(32, 3, True), (64, 2, True), (12, 1, True), (20, 3, False)]
+
+
+@pytest.mark.parametrize("hidden, mlp_layers, batch_norm", _rho_variants())
+@pytest.mark.parametrize("block_rows", [1, 300, 10**6])
+def test_blocked_inference_equals_the_autograd_path(monkeypatch, hidden, mlp_layers, batch_norm, block_rows):
+    """Eval mode without autograd runs rho block by block of whole graphs with the compiled passes:
+    blocks of one graph each (every graph exceeds 1 row), a few graphs, and the whole batch."""
+    import graphrec.pe.spe as spe_module
+
+    monkeypatch.setattr(spe_module, "_BLOCK_ROWS", block_rows)
+    torch.manual_seed(3)
+    spe = SPE(ElementwisePhi(4, 8, 3), GINRho(4, hidden, 5, n_layers=3, mlp_layers=mlp_layers,
+                                               batch_norm=batch_norm)).double().eval()
+    graphs = _with_pairs(_zinc(count=10))
+    with torch.no_grad():
+        fast = _encode(spe, graphs)
+        g = graphs[0]
+        columns = torch.tensor([0, 3, 5])
+        fast_columns = spe(g.eigvals, g.eigvecs, g.eig_mask, g.edge_index, columns=columns)
+    torch.testing.assert_close(fast, _encode(spe, graphs).detach(), rtol=1e-10, atol=1e-10)
+    plain = spe(g.eigvals, g.eigvecs, g.eig_mask, g.edge_index, columns=columns).detach()
+    torch.testing.assert_close(fast_columns, plain, rtol=1e-10, atol=1e-10)
+
+
+def test_missing_compiled_passes_fall_back_with_one_warning(monkeypatch):
+    from graphrec.pe import _fused
+
+    spe = _spe().eval()
+    graphs = _with_pairs(_zinc(count=5))
+    with torch.no_grad():
+        compiled = _encode(spe, graphs)
+    monkeypatch.setattr(_fused, "_load_ext", lambda: None)
+    monkeypatch.setattr(_fused, "_warned_missing", False)
+    with torch.no_grad(), pytest.warns(UserWarning, match="graphrec._ext") as record:
+        first, second = _encode(spe, graphs), _encode(spe, graphs)
+    assert sum("graphrec._ext" in str(w.message) for w in record) == 1
+    torch.testing.assert_close(first, compiled, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(second, compiled, rtol=1e-10, atol=1e-10)
+
+
+def test_propagator_is_built_in_row_order_with_every_entry():
+    """The sparse propagation matrix (made in row order, without a sort) equals the dense
+    ``(A H)[(g, i, j)] = sum_{u -> i} H[(g, u, j)]`` built entry by entry here, duplicate edges included."""
+    from graphrec.pe.spe import PairLayout
+
+    graphs = [_graph([(0, 1), (1, 2), (0, 1)], 3), _graph([(0, 1)], 2), _graph([(0, 1), (2, 3), (1, 3)], 4),
+              _graph([(1, 0), (0, 2)], 3)]
+    b = Batch.from_data_list(graphs)
+    sizes = [g.num_nodes for g in graphs]
+    ptr = torch.tensor([0, *np.cumsum(sizes)])
+    layout = PairLayout(sizes, ptr, b.edge_index, torch.device("cpu"), torch.float64)
+    row_of, start = {}, 0                       # (graph, i, j) -> pair row: graphs grouped by size
+    for s in sorted(set(sizes)):
+        for g in [g for g in range(len(sizes)) if sizes[g] == s]:
+            for i in range(s):
+                for j in range(s):
+                    row_of[g, i, j] = start
+                    start += 1
+    dense = torch.zeros(start, start, dtype=torch.float64)
+    for g, graph in enumerate(graphs):
+        for u, i in graph.edge_index.T.tolist():
+            for j in range(sizes[g]):
+                dense[row_of[g, i, j], row_of[g, u, j]] += 1
+    assert float(dense.max()) == 2.0             # the repeated edge counts twice
+    torch.testing.assert_close(layout.propagator.to_dense(), dense, rtol=0, atol=0)
+    torch.testing.assert_close(layout.propagator_t().to_dense(), dense.T, rtol=0, atol=0)
+
+
+def test_compiled_passes_split_large_inputs_across_threads_with_equal_results():
+    """Rows are independent, so 1 and 3 threads give bit-equal results (the input is large enough
+    to be split)."""
+    from graphrec.pe import _fused
+
+    gen = torch.Generator().manual_seed(0)
+    m, width = 20_000, 128
+    indptr, indices = _random_csr(m, gen)
+    y, bias, post = torch.randn(m, width, generator=gen), torch.randn(width, generator=gen), torch.randn(width)
+    one = _fused.gin_aggregate(indptr, indices, y, 1.5, bias, post, True, torch.empty_like(y), n_threads=1)
+    three = _fused.gin_aggregate(indptr, indices, y, 1.5, bias, post, True, torch.empty_like(y), n_threads=3)
+    assert torch.equal(one, three)
+    a, b = y.clone(), y.clone()
+    assert torch.equal(_fused.bias_act(a, bias, True, n_threads=1), _fused.bias_act(b, bias, True, n_threads=3))
