@@ -362,6 +362,18 @@ def _reference_loss(net, s, r, rows, cols, eps, masks):
     return smoothed_bce(h @ net.E.weight.T, rows, cols, eps)
 
 
+def _assert_equal_steps(fast, fast_loss, slow, slow_loss) -> None:
+    """Equal losses, gradients (for an incoming gradient of 3) and buffers (batch-norm statistics)."""
+    (3.0 * fast_loss).backward()
+    (3.0 * slow_loss).backward()
+    torch.testing.assert_close(fast_loss, slow_loss)
+    for (name, a), (_, b_) in zip(fast.named_parameters(), slow.named_parameters()):
+        torch.testing.assert_close(a.grad, b_.grad, msg=name)
+        a.grad = b_.grad = None
+    for (name, a), (_, b_) in zip(fast.named_buffers(), slow.named_buffers()):
+        torch.testing.assert_close(a, b_, msg=name)
+
+
 @pytest.mark.parametrize("make", [lambda **kw: LowFERNet(20, 6, 5, 4, 3, **kw), lambda **kw: LowFERNet(20, 6, 5, 4, 1, **kw),
                                   lambda **kw: TuckERNet(20, 6, 5, 4, **kw)], ids=["lowfer", "lowfer-k1", "tucker"])
 @pytest.mark.parametrize("eps", [0.0, 0.1])
@@ -385,14 +397,7 @@ def test_training_step_equals_autograd_with_the_same_masks(make, eps):
             masks[0] = masks[1] = None
         fast_loss = training_step(fast, s, r, rows, cols, eps, masks)
         slow_loss = _reference_loss(slow, s, r, rows, cols, eps, masks)
-        (3.0 * fast_loss).backward()           # the incoming gradient is honoured
-        (3.0 * slow_loss).backward()
-        torch.testing.assert_close(fast_loss, slow_loss)
-        for (name, a), (_, b_) in zip(fast.named_parameters(), slow.named_parameters()):
-            torch.testing.assert_close(a.grad, b_.grad, msg=name)
-            a.grad = b_.grad = None
-        for (name, a), (_, b_) in zip(fast.named_buffers(), slow.named_buffers()):
-            torch.testing.assert_close(a, b_, msg=name)
+        _assert_equal_steps(fast, fast_loss, slow, slow_loss)
 
 
 def test_training_loss_outside_training_mode_is_smoothed_bce_of_the_scores():
@@ -587,23 +592,17 @@ def test_compiled_training_step_equals_autograd_with_the_masks_it_drew(k, p1, dt
         drawn = fast._step_workspace._buffers
         masks = [drawn["mask0"][:b].clone(), drawn["keep"][:b].to(dtype) / (1 - p1), drawn["mask2"][:b].clone()]
         slow_loss = _reference_loss(slow, s, r, rows, cols, 0.1, masks)
-        (3.0 * fast_loss).backward()
-        (3.0 * slow_loss).backward()
-        torch.testing.assert_close(fast_loss, slow_loss)
-        for (name, a), (_, b_) in zip(fast.named_parameters(), slow.named_parameters()):
-            torch.testing.assert_close(a.grad, b_.grad, msg=name)
-            a.grad = b_.grad = None
-        for (name, a), (_, b_) in zip(fast.named_buffers(), slow.named_buffers()):
-            torch.testing.assert_close(a, b_, msg=name)
+        _assert_equal_steps(fast, fast_loss, slow, slow_loss)
 
 
 def test_missing_compiled_module_falls_back_to_the_torch_step_with_one_warning(monkeypatch):
     import warnings
 
+    from graphrec import kernels
     from graphrec.kg import _fused
 
-    monkeypatch.setattr(_fused, "_load_ext", lambda: None)
-    monkeypatch.setattr(_fused, "_warned_missing", False)
+    monkeypatch.setattr(kernels, "_load_ext", lambda: None)
+    monkeypatch.setattr(kernels, "_warned_fallbacks", set())
     net = LowFERNet(10, 4, 6, 3, 2, hidden_dropout1=0.5).train()
     batch = torch.tensor([0, 1]), torch.tensor([0, 1]), torch.tensor([0]), torch.tensor([3])
     with warnings.catch_warnings(record=True) as caught:

@@ -466,14 +466,14 @@ def test_blocked_inference_equals_the_autograd_path(monkeypatch, hidden, mlp_lay
 
 
 def test_missing_compiled_passes_fall_back_with_one_warning(monkeypatch):
-    from graphrec.pe import _fused
+    from graphrec import kernels
 
     spe = _spe().eval()
     graphs = _with_pairs(_zinc(count=5))
     with torch.no_grad():
         compiled = _encode(spe, graphs)
-    monkeypatch.setattr(_fused, "_load_ext", lambda: None)
-    monkeypatch.setattr(_fused, "_warned_missing", False)
+    monkeypatch.setattr(kernels, "_load_ext", lambda: None)
+    monkeypatch.setattr(kernels, "_warned_fallbacks", set())
     with torch.no_grad(), pytest.warns(UserWarning, match="graphrec._ext") as record:
         first, second = _encode(spe, graphs), _encode(spe, graphs)
     assert sum("graphrec._ext" in str(w.message) for w in record) == 1

@@ -36,7 +36,7 @@ import scipy.sparse as sp
 from graphrec.kernels import _reference
 from graphrec.utils.validation import check_array
 
-__all__ = ["available_backends", "csr_horner", "csr_matmul", "topk_exclude"]
+__all__ = ["available_backends", "csr_horner", "csr_matmul", "has_compiled", "topk_exclude"]
 
 _BACKENDS = ("auto", "cpp", "numba", "reference")
 # The backend measured fastest per kernel by benchmarks/bench_kernels.py (module docstring).
@@ -52,6 +52,27 @@ def _load_ext() -> types.ModuleType | None:
     except ImportError:
         return None
     return _ext
+
+
+_warned_fallbacks: set[str] = set()
+
+
+def has_compiled(symbol: str, fallback: str) -> bool:
+    """Whether ``graphrec._ext`` holds the compiled kernel ``symbol``.
+
+    When it does not (the module was not built, or was built from older sources), warns once per
+    process and ``fallback`` (what runs instead, e.g. ``"SPE's rho uses its torch path"``).
+    """
+    if hasattr(_load_ext(), symbol):
+        return True
+    if fallback not in _warned_fallbacks:
+        _warned_fallbacks.add(fallback)
+        warnings.warn(
+            f"graphrec._ext (the compiled C++ kernels) is missing or outdated; {fallback}. "
+            "Reinstall graphrec with a C++17 compiler available to build it.",
+            stacklevel=3,
+        )
+    return False
 
 
 def available_backends() -> list[str]:

@@ -25,17 +25,14 @@ compiled module the step falls back to the torch path with one warning per proce
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import torch
 
-from graphrec.kernels import _load_ext
+from graphrec.kernels import _load_ext, has_compiled
 
 __all__ = ["PhiloxDropout", "available", "draw_key", "dropout_keep", "dropout_mask", "keep_threshold",
            "pool_backward", "pool_forward"]
-
-_warned_missing = False
 
 
 @dataclass(frozen=True)
@@ -54,21 +51,11 @@ class PhiloxDropout:
 def available(like: torch.Tensor) -> bool:
     """Whether the compiled step serves tensors like ``like`` (CPU, float32 / float64, module built).
 
-    Warns once per process when it would serve them but ``graphrec._ext`` is missing.
+    Warns once per process when it would serve them but ``graphrec._ext`` is missing or outdated.
     """
-    global _warned_missing
     if like.device.type != "cpu" or like.dtype not in (torch.float32, torch.float64):
         return False
-    if not hasattr(_load_ext(), "lowfer_pool_forward_f32"):
-        if not _warned_missing:
-            _warned_missing = True
-            warnings.warn(
-                "graphrec._ext (the compiled C++ kernels) is missing or outdated; the LowFER training step "
-                "uses its slower torch path. Reinstall graphrec with a C++17 compiler available to build it.",
-                stacklevel=3,
-            )
-        return False
-    return True
+    return has_compiled("lowfer_pool_forward_f32", "the LowFER training step uses its slower torch path")
 
 
 def draw_key() -> int:

@@ -22,37 +22,23 @@ Without the compiled module ``rho`` falls back to the torch path with one warnin
 """
 from __future__ import annotations
 
-import warnings
 from typing import Callable
 
 import numpy as np
 import torch
 
-from graphrec.kernels import _load_ext
+from graphrec.kernels import _load_ext, has_compiled
 
 __all__ = ["available", "bias_act", "gin_aggregate", "passes"]
-
-_warned_missing = False
-
 
 def available(like: torch.Tensor) -> bool:
     """Whether the compiled passes serve tensors like ``like`` (CPU, float32 / float64, module built).
 
     Warns once per process when they would serve them but ``graphrec._ext`` is missing or outdated.
     """
-    global _warned_missing
     if like.device.type != "cpu" or like.dtype not in (torch.float32, torch.float64):
         return False
-    if not hasattr(_load_ext(), "gin_aggregate_f32"):
-        if not _warned_missing:
-            _warned_missing = True
-            warnings.warn(
-                "graphrec._ext (the compiled C++ kernels) is missing or outdated; SPE's rho uses its slower torch "
-                "path. Reinstall graphrec with a C++17 compiler available to build it.",
-                stacklevel=3,
-            )
-        return False
-    return True
+    return has_compiled("gin_aggregate_f32", "SPE's rho uses its slower torch path")
 
 
 def passes(dtype: torch.dtype) -> tuple[Callable[..., None], Callable[..., None]]:
