@@ -274,13 +274,13 @@ class FunBaT(GraphrecEstimator):
         for epoch in progress(range(1, self.epochs + 1), verbose=self.verbose, desc="FunBaT epochs"):
             tau = a / b
             M2 = None if cp else core_second(w_mean, w_cov)
-            if parallel:  # every block's messages from the moments at the start of the epoch
-                ms = [means[j][inverse[j]] for j in range(K)]
-                Ss = [seconds[j][inverse[j]] for j in range(K)]
+            # every mode's moments at the entries: ms / Ss build the messages (sequential: each mode's
+            # new moments replace its old ones at once; parallel: the epoch's starting moments
+            # throughout), new_ms / new_Ss are the epoch's results
+            ms = [means[j][inverse[j]] for j in range(K)]
+            Ss = [seconds[j][inverse[j]] for j in range(K)]
+            new_ms, new_Ss = list(ms), list(Ss)
             for k in range(K):
-                if not parallel:
-                    ms = [means[j][inverse[j]] for j in range(K)]
-                    Ss = [seconds[j][inverse[j]] for j in range(K)]
                 a_n = C.hadamard(ms, k) if cp else C.linear(w_mean, ms, free=k)  # (N, R)
                 A2 = C.hadamard(Ss, k) if cp else C.quadratic(M2, Ss, free=k)  # (N, R, R)
                 T_k = len(self.coords_[k])
@@ -295,10 +295,9 @@ class FunBaT(GraphrecEstimator):
                 cov = torch.as_tensor(Hf @ st.cov @ Hf.T, **tkw)
                 means[k] = mean
                 seconds[k] = cov + mean[:, :, None] * mean[:, None, :]
-            new_ms = [means[j][inverse[j]] for j in range(K)]
-            new_Ss = [seconds[j][inverse[j]] for j in range(K)]
-            if not parallel:
-                ms, Ss = new_ms, new_Ss
+                new_ms[k], new_Ss[k] = means[k][inverse[k]], seconds[k][inverse[k]]
+                if not parallel:
+                    ms[k], Ss[k] = new_ms[k], new_Ss[k]
             if not cp:
                 Jw = tau * C.gram(Ss)
                 zfull = ms[0]
