@@ -183,6 +183,15 @@ class GINRho(nn.Module):
             return weight, bias, g * (linear.bias - norm.running_mean) + norm.bias, None
         return weight, bias, linear.bias, norm
 
+    def _first_map(self, mlp: MLP, weight: torch.Tensor | None, bias: torch.Tensor | None
+                   ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, nn.Module | None]:
+        """``(w, b, post, norm)`` of ``mlp``'s first linear map composed with the pending map
+        ``(weight, bias)`` of the previous layer (``None``: none), BatchNorm folded as in :meth:`_affine`."""
+        first = mlp.linears[0]
+        norm0 = mlp.norms[0] if len(mlp.norms) else nn.Identity()
+        w, b = (first.weight, None) if weight is None else (first.weight @ weight, first.weight @ bias)
+        return self._affine(first, norm0, w, b)
+
     def forward(self, h: torch.Tensor, layout: "PairLayout") -> torch.Tensor:
         """``h`` (P, m) pair features in ``layout``'s order -> node PE (N, out_dims).
 
@@ -206,11 +215,8 @@ class GINRho(nn.Module):
         out = _PingPong() if fast else None
         weight = bias = None   # a pending affine map: the true features are h @ weight.T + bias
         for mlp, eps in zip(self.mlps, self.eps):
-            first = mlp.linears[0]
-            norm0 = mlp.norms[0] if len(mlp.norms) else nn.Identity()
-            w, b = (first.weight, None) if weight is None else (first.weight @ weight, first.weight @ bias)
-            w, b, post, norm0 = self._affine(first, norm0, w, b)
-            if weight is None and w.shape[1] < w.shape[0]:
+            w, b, post, norm0 = self._first_map(mlp, weight, bias)
+            if _aggregate_first(weight, w):
                 x = _affine_map(layout.aggregate(h, eps, fast), w, post, out)
             else:
                 y = _affine_map(h, w, b, out)
@@ -243,10 +249,7 @@ class GINRho(nn.Module):
         """
         layers, weight, bias = [], None, None
         for mlp, eps in zip(self.mlps, self.eps):
-            first = mlp.linears[0]
-            norm0 = mlp.norms[0] if len(mlp.norms) else nn.Identity()
-            w, b = (first.weight, None) if weight is None else (first.weight @ weight, first.weight @ bias)
-            w, b, post, norm0 = self._affine(first, norm0, w, b)
+            w, b, post, norm0 = self._first_map(mlp, weight, bias)
             middles = []
             for k in range(1, len(mlp.linears) - 1):
                 wk, _, post_k, norm_k = self._affine(mlp.linears[k], mlp.norms[k], mlp.linears[k].weight, None)
@@ -256,9 +259,8 @@ class GINRho(nn.Module):
             if not isinstance(norm0, (type(None), nn.Identity)):
                 return None
             relu = len(mlp.linears) > 1
-            narrow = weight is None and w.shape[1] < w.shape[0]
             layers.append(_FoldedLayer(1.0 + float(eps), w.T.contiguous(), None if b is None else b.contiguous(),
-                                       post.contiguous(), relu, narrow, middles))
+                                       post.contiguous(), relu, _aggregate_first(weight, w), middles))
             weight, bias = (mlp.linears[-1].weight, mlp.linears[-1].bias) if relu else (None, None)
         return layers, weight, bias
 
@@ -338,6 +340,12 @@ class _FoldedLayer(NamedTuple):
 
     def out_width(self) -> int:
         return self.middles[-1][0].shape[1] if self.middles else self.weight_t.shape[1]
+
+
+def _aggregate_first(pending: torch.Tensor | None, w: torch.Tensor) -> bool:
+    """Whether a layer aggregates its input before the map ``w``: no pending map and fewer input
+    columns than outputs (the first layer's ``m`` channels)."""
+    return pending is None and w.shape[1] < w.shape[0]
 
 
 class _PingPong:
