@@ -86,9 +86,10 @@ class FunBaT(GraphrecEstimator):
         blocks' scale off by a factor ``c`` and the data dominating the prior, each block answers
         ``1/c`` and the product over ``B`` blocks (``K`` for CP, ``K + 1`` for Tucker) moves to
         ``c^-(B-1)``: an overshoot that makes undamped parallel updates oscillate away from the
-        fit (tested on planted data, where they end worse than predicting zero). Damping ``rho``
-        scales each block's first-order reaction by ``1 - rho`` and restores convergence to the
-        sequential schedule's fixed point.
+        fit (tested on planted data, where they blow up and end with no fit). Damping ``rho``
+        scales each block's first-order reaction by ``1 - rho`` and prevents the blow-up; with two
+        modes it converges to the sequential schedule's fixed point, while with three the damped
+        parallel iteration was seen to stay at the zero predictor (BENCHMARKS.md).
     core : {'tucker', 'cp'}
     core_moment : {'exact', 'mean'}
         Second moment of the Tucker core ``W`` used in the messages to the mode functions and in the
