@@ -1,7 +1,8 @@
 """DistributedTrainer: two gloo processes on 127.0.0.1 train to the same weights as one process."""
 from __future__ import annotations
 
-import socket
+import contextlib
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +13,28 @@ from graphrec.train import Trainer, tensor_batches
 from graphrec.train.distributed import DistributedTrainer, init_process_group, shard_batch
 
 N_ROWS, BATCH = 63, 10  # the last batch has 3 rows: shards of 2 and 1
+
+
+@contextlib.contextmanager
+def _process_group(rank: int, world: int, store: str):
+    """A gloo group on a file store, which the ranks leave together.
+
+    Once in CI a rank aborted at exit ("terminate called without an active exception") with a
+    TCP store, which lives in rank 0's process, and no closing barrier. A file store outlives
+    every rank, and the barrier keeps a rank from closing its connections while another is
+    still in a collective.
+    """
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    try:
+        yield
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def _spawn(worker, world: int, out, *args) -> None:
+    store = Path(out) / f"store-{worker.__name__}-{world}"
+    mp.spawn(worker, args=(world, str(store), str(out), *args), nprocs=world, join=True)
 
 
 def _data() -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,25 +59,16 @@ def _train(trainer_cls, init_seed: int, checkpoint_dir=None):
     return model, result
 
 
-def _worker(rank: int, world: int, port: int, out: str) -> None:
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
-    try:
+def _worker(rank: int, world: int, store: str, out: str) -> None:
+    with _process_group(rank, world, store):
         # Rank 1 starts from different weights: the trainer must broadcast rank 0's.
         model, result = _train(DistributedTrainer, init_seed=0 if rank == 0 else 99, checkpoint_dir=f"{out}/ckpt")
         torch.save({"state": model.state_dict(), "history": result.history, "best": result.best_epoch},
                    f"{out}/rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_two_processes_match_one(tmp_path):
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    _spawn(_worker, 2, tmp_path)
     single, single_result = _train(Trainer, init_seed=0)
     for rank in range(2):
         got = torch.load(tmp_path / f"rank{rank}.pt")
@@ -92,26 +106,23 @@ def test_needs_a_process_group(monkeypatch):
         DistributedTrainer(model, torch.optim.SGD(model.parameters(), lr=0.1), lambda m, b: m(b).sum(), max_epochs=1)
 
 
-def _kg_worker(rank: int, world: int, port: int, out: str) -> None:
+def _kg_worker(rank: int, world: int, store: str, out: str) -> None:
     from graphrec.datasets import make_knowledge_graph
     from graphrec.kg import LowFER
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
-    try:
+    with _process_group(rank, world, store):
         kg = make_knowledge_graph(n_entities=60, n_relations=4, n_triples=900, random_state=0)
         est = LowFER(d_e=16, d_r=8, k=4, max_epochs=15, eval_every=5, lr=0.01, random_state=0,
                      distributed=True).fit(kg)
         torch.save({"state": est.net_.state_dict(), "mrr": est.evaluate(kg, "test")["mrr"]}, f"{out}/kg{rank}.pt")
-    finally:
-        dist.destroy_process_group()
 
 
 def test_lowfer_trains_on_two_processes(tmp_path):
     from graphrec.datasets import make_knowledge_graph
     from graphrec.kg import LowFER
 
-    mp.spawn(_kg_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    _spawn(_kg_worker, 2, tmp_path)
     ranks = [torch.load(tmp_path / f"kg{r}.pt") for r in range(2)]
     for key, value in ranks[0]["state"].items():  # gradients were shared: both ranks hold one model
         torch.testing.assert_close(ranks[1]["state"][key], value)
@@ -134,20 +145,17 @@ def test_shard_label_batch_partitions_queries_and_positives():
     assert rows1.tolist() == [0, 1, 1] and cols1.tolist() == [2, 3, 4]
 
 
-def _recsys_worker(rank: int, world: int, port: int, out: str, encoder: str) -> None:
+def _recsys_worker(rank: int, world: int, store: str, out: str, encoder: str) -> None:
     from graphrec.datasets import make_latent_factor_interactions
     from graphrec.recsys import DirectAU
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
-    try:
+    with _process_group(rank, world, store):
         data = make_latent_factor_interactions(n_users=80, n_items=50, mean_interactions=8, random_state=0)
         est = DirectAU(encoder=encoder, factors=8, batch_size=61, epochs=3, random_state=0, distributed=True)
         est.fit(data.user_items)
         torch.save({"u": est.user_factors_, "i": est.item_factors_,
                     "loss": [h["train_loss"] for h in est.train_result_.history]}, f"{out}/recsys{rank}.pt")
-    finally:
-        dist.destroy_process_group()
 
 
 @pytest.mark.parametrize("encoder", ["mf", "lightgcn"])
@@ -158,7 +166,7 @@ def test_directau_on_two_processes_follows_one(tmp_path, encoder):
     from graphrec.datasets import make_latent_factor_interactions
     from graphrec.recsys import DirectAU
 
-    mp.spawn(_recsys_worker, args=(2, _free_port(), str(tmp_path), encoder), nprocs=2, join=True)
+    _spawn(_recsys_worker, 2, tmp_path, encoder)
     data = make_latent_factor_interactions(n_users=80, n_items=50, mean_interactions=8, random_state=0)
     single = DirectAU(encoder=encoder, factors=8, batch_size=61, epochs=3, random_state=0).fit(data.user_items)
     assert data.user_items.nnz % 61 > 1  # a ragged last batch is part of the check
@@ -172,11 +180,10 @@ def test_directau_on_two_processes_follows_one(tmp_path, encoder):
     assert moved > 1e-3  # training changed the factors, so equality above is not trivial
 
 
-def _sharded_worker(rank: int, world: int, port: int, out: str) -> None:
+def _sharded_worker(rank: int, world: int, store: str, out: str) -> None:
     from graphrec.train.sharded_embedding import ShardedEmbedding
 
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
-    try:
+    with _process_group(rank, world, store):
         table = ShardedEmbedding(10_000, 3, random_state=5, dtype=torch.float64)
         full = table.full_weight()
         ids = torch.tensor([9_999, 0, 4_100, 4_100, 7]) if rank == 0 else torch.tensor([5_000, 1])
@@ -191,12 +198,10 @@ def _sharded_worker(rank: int, world: int, port: int, out: str) -> None:
                 errors.append(type(exc).__name__)
         torch.save({"full": full, "rows": rows.detach(), "ids": ids, "coef": coef, "grad": table.weight.grad,
                     "start": table.start, "stop": table.stop, "errors": errors}, f"{out}/sharded{rank}.pt")
-    finally:
-        dist.destroy_process_group()
 
 
 def test_sharded_embedding_lookups_and_gradients_match_a_dense_table(tmp_path):
-    mp.spawn(_sharded_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    _spawn(_sharded_worker, 2, tmp_path)
     got = [torch.load(tmp_path / f"sharded{r}.pt", weights_only=False) for r in range(2)]
     assert (got[0]["start"], got[0]["stop"], got[1]["start"], got[1]["stop"]) == (0, 5000, 5000, 10_000)
     torch.testing.assert_close(got[0]["full"], got[1]["full"], rtol=0, atol=0)
@@ -210,26 +215,23 @@ def test_sharded_embedding_lookups_and_gradients_match_a_dense_table(tmp_path):
     assert got[0]["errors"] == got[1]["errors"] == ["ValueError", "TypeError"]  # raised on every rank
 
 
-def _sharded_directau_worker(rank: int, world: int, port: int, out: str) -> None:
+def _sharded_directau_worker(rank: int, world: int, store: str, out: str) -> None:
     from graphrec.datasets import make_latent_factor_interactions
     from graphrec.recsys import DirectAU
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
-    try:
+    with _process_group(rank, world, store):
         data = make_latent_factor_interactions(n_users=80, n_items=50, mean_interactions=8, random_state=0)
         est = DirectAU(factors=8, batch_size=61, epochs=3, random_state=0, distributed=True,
                        shard_embeddings=True).fit(data.user_items)
         torch.save({"u": est.user_factors_, "i": est.item_factors_}, f"{out}/{world}_{rank}.pt")
-    finally:
-        dist.destroy_process_group()
 
 
 def test_sharded_directau_gives_the_same_factors_at_any_world_size(tmp_path):
     import numpy as np
 
-    mp.spawn(_sharded_directau_worker, args=(1, _free_port(), str(tmp_path)), nprocs=1, join=True)
-    mp.spawn(_sharded_directau_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    _spawn(_sharded_directau_worker, 1, tmp_path)
+    _spawn(_sharded_directau_worker, 2, tmp_path)
     one = torch.load(tmp_path / "1_0.pt", weights_only=False)
     for rank in range(2):
         two = torch.load(tmp_path / f"2_{rank}.pt", weights_only=False)
@@ -246,19 +248,16 @@ def test_shard_embeddings_needs_distributed_mf():
         DirectAU(epochs=1, shard_embeddings=True).fit(data.user_items)
 
 
-def _ctr_worker(rank: int, world: int, port: int, out: str) -> None:
+def _ctr_worker(rank: int, world: int, store: str, out: str) -> None:
     from graphrec.ctr import CTRClassifier
     from graphrec.datasets.generators import make_ctr
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
-    try:
+    with _process_group(rank, world, store):
         X, y = make_ctr(n_rows=1500, random_state=0).split("train")
         est = CTRClassifier("deepfm", hidden=(16,), batch_size=250, max_epochs=3, random_state=0,
                             distributed=True).fit(X, y)
         torch.save({"p": est.predict_proba(X)[:, 1]}, f"{out}/ctr{rank}.pt")
-    finally:
-        dist.destroy_process_group()
 
 
 def test_ctr_classifier_on_two_processes_follows_one(tmp_path):
@@ -267,7 +266,7 @@ def test_ctr_classifier_on_two_processes_follows_one(tmp_path):
     from graphrec.ctr import CTRClassifier
     from graphrec.datasets.generators import make_ctr
 
-    mp.spawn(_ctr_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    _spawn(_ctr_worker, 2, tmp_path)
     X, y = make_ctr(n_rows=1500, random_state=0).split("train")
     single = CTRClassifier("deepfm", hidden=(16,), batch_size=250, max_epochs=3, random_state=0).fit(X, y)
     for rank in range(2):
