@@ -443,14 +443,33 @@ def _rho_variants():
     return [(32, 3, True), (64, 2, True), (12, 1, True), (20, 3, False)]
 
 
+@pytest.fixture
+def intra_op_threads():
+    """Sets torch's intra-op thread count for one test and restores it."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("hidden, mlp_layers, batch_norm", _rho_variants())
 @pytest.mark.parametrize("block_rows", [1, 300, 10**6])
-def test_blocked_inference_equals_the_autograd_path(monkeypatch, hidden, mlp_layers, batch_norm, block_rows):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_blocked_inference_equals_the_autograd_path(monkeypatch, intra_op_threads, hidden, mlp_layers, batch_norm,
+                                                    block_rows, threads):
     """Eval mode without autograd runs rho block by block of whole graphs with the compiled passes:
-    blocks of one graph each (every graph exceeds 1 row), a few graphs, and the whole batch."""
+    blocks of one graph each (every graph exceeds 1 row), a few graphs, and the whole batch; with
+    two threads and several blocks, the blocks run side by side on two single-threaded workers."""
     import graphrec.pe.spe as spe_module
 
     monkeypatch.setattr(spe_module, "_BLOCK_ROWS", block_rows)
+    intra_op_threads(threads)
+    parallel_calls, original = [], spe_module.for_each_on_workers
+
+    def spy(fn, items, n_workers):
+        parallel_calls.append((len(items), n_workers))
+        original(fn, items, n_workers)
+
+    monkeypatch.setattr(spe_module, "for_each_on_workers", spy)
     torch.manual_seed(3)
     spe = SPE(ElementwisePhi(4, 8, 3), GINRho(4, hidden, 5, n_layers=3, mlp_layers=mlp_layers,
                                                batch_norm=batch_norm)).double().eval()
@@ -463,6 +482,10 @@ def test_blocked_inference_equals_the_autograd_path(monkeypatch, hidden, mlp_lay
     torch.testing.assert_close(fast, _encode(spe, graphs).detach(), rtol=1e-10, atol=1e-10)
     plain = spe(g.eigvals, g.eigvecs, g.eig_mask, g.edge_index, columns=columns).detach()
     torch.testing.assert_close(fast_columns, plain, rtol=1e-10, atol=1e-10)
+    # the batch's blocks ran on the workers when there were two threads and several blocks
+    assert [n > 1 for n, _ in parallel_calls] == ([True] if threads == 2 and block_rows < 10**6 else [])
+    assert all(workers == 2 for _, workers in parallel_calls)
+    assert torch.get_num_threads() == threads   # the caller's count is untouched
 
 
 def test_missing_compiled_passes_fall_back_with_one_warning(monkeypatch):

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from graphrec.pe import _fused
+from graphrec.utils.threads import for_each_on_workers
 
 
 __all__ = ["SPE", "ElementwisePhi", "DeepSetsPhi", "GINRho", "MLP"]
@@ -273,48 +274,21 @@ class GINRho(nn.Module):
         buffers stay in the core's L2 cache through all layers, and the ``(P, width)`` features
         never go to memory. Each product runs without a bias (``torch.mm(out=...)``); the
         aggregation, biases and ReLU between two products are one compiled pass
-        (:mod:`graphrec.pe._fused`).
+        (:mod:`graphrec.pe._fused`). With several intra-op threads and several blocks, the blocks
+        run side by side on as many single-threaded workers, one block per core.
         """
         blocks = layout.blocks(_BLOCK_ROWS)
-        rows = max(r1 - r0 for r0, r1, *_ in blocks)
-        widths = {w.shape[1] for layer in layers for w in [layer.weight_t, *(wk for wk, _ in layer.middles)]}
-        width = max(widths)
-        buffers = [torch.empty(rows * width, dtype=h.dtype) for _ in range(2)]
-        narrow = torch.empty(rows * h.shape[1], dtype=h.dtype)
         sums = torch.empty(layout.n_nodes, layers[-1].out_width(), dtype=h.dtype)
-        # the compiled passes get numpy views made once: thousands of small calls follow
-        aggregate, bias_act = _fused.passes(h.dtype)
+        rows = max(r1 - r0 for r0, r1, *_ in blocks)
         threads = torch.get_num_threads()
-        flat = [(t, t.numpy()) for t in (*buffers, narrow)]
-        vectors = [(np.zeros(layer.weight_t.shape[1], dtype=flat[0][1].dtype) if layer.bias is None
-                    else layer.bias.numpy(), layer.post.numpy(), [post_k.numpy() for _, post_k in layer.middles])
-                   for layer in layers]
-        zeros = np.zeros(h.shape[1], dtype=flat[0][1].dtype)
-        for r0, r1, indptr, indices, segments in blocks:
-            n, indptr, indices = r1 - r0, indptr.numpy(), indices.numpy()
-            # (buffer, columns) -> that buffer as an (n, columns) tensor and its numpy view
-            views = {(k, cols): (flat[k][0][: n * cols].view(n, cols), flat[k][1][: n * cols].reshape(n, cols))
-                     for k, cols in [(0, w) for w in widths] + [(1, w) for w in widths] + [(2, h.shape[1])]}
-            x, at = h[r0:r1], 1   # at: the buffer holding x (the input is in neither)
-            for layer, (bias_np, post_np, middles_np) in zip(layers, vectors):
-                cols = layer.weight_t.shape[1]
-                if layer.narrow:
-                    a, a_np = views[2, h.shape[1]]
-                    aggregate(indptr, indices, x.numpy(), layer.alpha, zeros, zeros, False, a_np, threads)
-                    (x, x_np), at = views[0, cols], 0
-                    torch.mm(a, layer.weight_t, out=x)
-                    bias_act(x_np, post_np, layer.relu, threads)
-                else:
-                    y, y_np = views[1 - at, cols]
-                    torch.mm(x, layer.weight_t, out=y)
-                    x, x_np = views[at, cols]
-                    aggregate(indptr, indices, y_np, layer.alpha, bias_np, post_np, layer.relu, x_np, threads)
-                for (wk_t, _), post_k in zip(layer.middles, middles_np):
-                    (y, y_np), at = views[1 - at, wk_t.shape[1]], 1 - at
-                    x = torch.mm(x, wk_t, out=y)
-                    bias_act(y_np, post_k, True, threads)
-            for a, b, s, node in segments:   # the block's rows, sums over columns j
-                torch.sum(x[a - r0 : b - r0].view(-1, s, x.shape[1]), 1, out=sums[node : node + (b - a) // s])
+        workers = min(threads, len(blocks))
+        if workers > 1:   # one block per core at a time (see graphrec.utils.threads)
+            runners = [_BlockRunner(h, layers, rows, sums) for _ in range(workers)]
+            for_each_on_workers(lambda worker, block: runners[worker](block, 1), blocks, workers)
+        else:
+            runner = _BlockRunner(h, layers, rows, sums)
+            for block in blocks:
+                runner(block, threads)
         out = layout.from_bucket_order(sums)
         if weight is not None:
             out = torch.addmm(layout.column_counts(out.dtype).unsqueeze(1) * bias, out, weight.T)
@@ -340,6 +314,59 @@ class _FoldedLayer(NamedTuple):
 
     def out_width(self) -> int:
         return self.middles[-1][0].shape[1] if self.middles else self.weight_t.shape[1]
+
+
+class _BlockRunner:
+    """Runs folded GIN layers (:meth:`GINRho._folded_layers`) on one block of whole graphs at a time.
+
+    ``runner(block, n_threads)`` reads the block's rows of ``h`` (P, m) and writes their column
+    sums, the bucket-ordered node rows of the block, into ``sums`` (N, out); ``n_threads`` is
+    that of the compiled passes. Each runner owns its scratch buffers (two of ``max_rows x
+    width`` and one of ``max_rows x m``), so several runners can work on different blocks at once.
+    """
+
+    def __init__(self, h: torch.Tensor, layers: list[_FoldedLayer], max_rows: int, sums: torch.Tensor):
+        self.h, self.layers, self.sums = h, layers, sums
+        self.widths = {w.shape[1] for layer in layers for w in [layer.weight_t, *(wk for wk, _ in layer.middles)]}
+        width = max(self.widths)
+        buffers = [torch.empty(max_rows * width, dtype=h.dtype) for _ in range(2)]
+        narrow = torch.empty(max_rows * h.shape[1], dtype=h.dtype)
+        # the compiled passes get numpy views made once: thousands of small calls follow
+        self.aggregate, self.bias_act = _fused.passes(h.dtype)
+        self.flat = [(t, t.numpy()) for t in (*buffers, narrow)]
+        dtype = self.flat[0][1].dtype
+        self.vectors = [(np.zeros(layer.weight_t.shape[1], dtype=dtype) if layer.bias is None else layer.bias.numpy(),
+                         layer.post.numpy(), [post_k.numpy() for _, post_k in layer.middles])
+                        for layer in layers]
+        self.zeros = np.zeros(h.shape[1], dtype=dtype)
+
+    def __call__(self, block: _Block, n_threads: int) -> None:
+        h, flat, aggregate, bias_act, zeros = self.h, self.flat, self.aggregate, self.bias_act, self.zeros
+        r0, r1, indptr, indices, segments = block
+        n, indptr, indices = r1 - r0, indptr.numpy(), indices.numpy()
+        # (buffer, columns) -> that buffer as an (n, columns) tensor and its numpy view
+        views = {(k, cols): (flat[k][0][: n * cols].view(n, cols), flat[k][1][: n * cols].reshape(n, cols))
+                 for k, cols in [(0, w) for w in self.widths] + [(1, w) for w in self.widths] + [(2, h.shape[1])]}
+        x, at = h[r0:r1], 1   # at: the buffer holding x (the input is in neither)
+        for layer, (bias_np, post_np, middles_np) in zip(self.layers, self.vectors):
+            cols = layer.weight_t.shape[1]
+            if layer.narrow:
+                a, a_np = views[2, h.shape[1]]
+                aggregate(indptr, indices, x.numpy(), layer.alpha, zeros, zeros, False, a_np, n_threads)
+                (x, x_np), at = views[0, cols], 0
+                torch.mm(a, layer.weight_t, out=x)
+                bias_act(x_np, post_np, layer.relu, n_threads)
+            else:
+                y, y_np = views[1 - at, cols]
+                torch.mm(x, layer.weight_t, out=y)
+                x, x_np = views[at, cols]
+                aggregate(indptr, indices, y_np, layer.alpha, bias_np, post_np, layer.relu, x_np, n_threads)
+            for (wk_t, _), post_k in zip(layer.middles, middles_np):
+                (y, y_np), at = views[1 - at, wk_t.shape[1]], 1 - at
+                x = torch.mm(x, wk_t, out=y)
+                bias_act(y_np, post_k, True, n_threads)
+        for a, b, s, node in segments:   # the block's rows, sums over columns j
+            torch.sum(x[a - r0 : b - r0].view(-1, s, x.shape[1]), 1, out=self.sums[node : node + (b - a) // s])
 
 
 def _aggregate_first(pending: torch.Tensor | None, w: torch.Tensor) -> bool:
