@@ -484,7 +484,7 @@ def test_blocked_inference_equals_the_autograd_path(monkeypatch, intra_op_thread
     torch.testing.assert_close(fast_columns, plain, rtol=1e-10, atol=1e-10)
     # the batch's blocks ran on the workers when there were two threads and several blocks
     assert [n > 1 for n, _ in parallel_calls] == ([True] if threads == 2 and block_rows < 10**6 else [])
-    assert all(workers == 2 for _, workers in parallel_calls)
+    assert all(workers == 2 for _, workers in parallel_calls)   # the pool of the caller's thread count
     assert torch.get_num_threads() == threads   # the caller's count is untouched
 
 

@@ -38,6 +38,13 @@ def test_every_item_runs_once_on_a_worker_with_one_intra_op_thread(two_threads):
     assert later == [2]
 
 
+def test_fewer_items_than_workers_use_as_many_workers_as_items():
+    seen = []
+    for_each_on_workers(lambda worker, item: seen.append(worker), ["a", "b"], 4)
+    assert len(seen) == 2 and set(seen) <= {0, 1}   # worker names stay below the number of items
+    for_each_on_workers(lambda worker, item: seen.append(worker), [], 4)   # nothing to do
+
+
 def test_workers_run_side_by_side():
     """Two items that each wait for the other finish only if two workers hold them at once."""
     both = threading.Barrier(2, timeout=10)

@@ -284,7 +284,7 @@ class GINRho(nn.Module):
         workers = min(threads, len(blocks))
         if workers > 1:   # one block per core at a time (see graphrec.utils.threads)
             runners = [_BlockRunner(h, layers, rows, sums) for _ in range(workers)]
-            for_each_on_workers(lambda worker, block: runners[worker](block, 1), blocks, workers)
+            for_each_on_workers(lambda worker, block: runners[worker](block, 1), blocks, threads)
         else:
             runner = _BlockRunner(h, layers, rows, sums)
             for block in blocks:

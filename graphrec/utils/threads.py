@@ -54,11 +54,12 @@ def single_thread_workers(n_workers: int) -> ThreadPoolExecutor:
 
 
 def for_each_on_workers(fn: Callable[[int, T], None], items: Sequence[T], n_workers: int) -> None:
-    """``fn(worker, item)`` for every item, on ``n_workers`` single-threaded workers.
+    """``fn(worker, item)`` for every item, on the pool of ``n_workers`` single-threaded workers.
 
-    Items are taken in order by whichever worker is free (``worker`` in ``[0, n_workers)`` names it,
-    so ``fn`` can keep per-worker scratch space). The first exception raised is re-raised here
-    after every worker has stopped.
+    ``min(n_workers, len(items))`` workers take the items in order, each the next one when it is
+    free; ``worker``, in ``[0, min(n_workers, len(items)))``, names the one calling ``fn``, so ``fn``
+    can keep per-worker scratch space. The first exception raised is re-raised here after every
+    worker has stopped.
     """
     pool = single_thread_workers(n_workers)
     position = iter(range(len(items)))
@@ -77,7 +78,7 @@ def for_each_on_workers(fn: Callable[[int, T], None], items: Sequence[T], n_work
                 failed.set()
                 raise
 
-    futures = [pool.submit(work, w) for w in range(n_workers)]
+    futures = [pool.submit(work, w) for w in range(min(n_workers, len(items)))]
     errors = [f.exception() for f in futures]
     for error in errors:
         if error is not None:
