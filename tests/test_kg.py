@@ -336,11 +336,13 @@ def test_nations_short_run_beats_chance_by_far_and_keeps_the_best_validation_epo
 @pytest.mark.slow
 @pytest.mark.parametrize("name,target", [("umls", 0.92), ("kinship", 0.88)])
 def test_lowfer_reaches_the_official_mrr_on_cpu(data_root, name, target):
+    """The mean test MRR of seeds 0-2. Single seeds spread too widely for the target: on Kinship,
+    seeds 0-9 gave .8845 +- .0035, one of them below .88 (BENCHMARKS.md)."""
     from graphrec.datasets import load
 
     kg = load(name)
-    est = LowFER.from_preset(name, random_state=0).fit(kg)
-    assert est.evaluate(kg, "test")["mrr"] >= target
+    mrrs = [LowFER.from_preset(name, random_state=seed).fit(kg).evaluate(kg, "test")["mrr"] for seed in range(3)]
+    assert np.mean(mrrs) >= target, mrrs
 
 
 def _reference_loss(net, s, r, rows, cols, eps, masks):
