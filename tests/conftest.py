@@ -41,3 +41,13 @@ def one_torch_thread():
     with threadpool_limits(1):
         yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def intra_op_threads():
+    """``intra_op_threads(n)`` sets torch's intra-op thread count for one test; restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)

@@ -443,14 +443,6 @@ def _rho_variants():
     return [(32, 3, True), (64, 2, True), (12, 1, True), (20, 3, False)]
 
 
-@pytest.fixture
-def intra_op_threads():
-    """Sets torch's intra-op thread count for one test and restores it."""
-    before = torch.get_num_threads()
-    yield torch.set_num_threads
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("hidden, mlp_layers, batch_norm", _rho_variants())
 @pytest.mark.parametrize("block_rows", [1, 300, 10**6])
 @pytest.mark.parametrize("threads", [1, 2])

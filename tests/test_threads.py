@@ -9,15 +9,8 @@ import torch
 from graphrec.utils.threads import for_each_on_workers, single_thread_workers
 
 
-@pytest.fixture
-def two_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
-def test_every_item_runs_once_on_a_worker_with_one_intra_op_thread(two_threads):
+def test_every_item_runs_once_on_a_worker_with_one_intra_op_thread(intra_op_threads):
+    intra_op_threads(2)
     seen, lock = [], threading.Lock()
 
     def fn(worker: int, item: int) -> None:
