@@ -49,6 +49,8 @@ def test_the_pool_is_made_once_per_size():
     assert single_thread_workers(1) is not single_thread_workers(2)
     with pytest.raises(ValueError, match="n_workers"):
         single_thread_workers(0)
+    with pytest.raises(TypeError, match="n_workers must be an integer"):
+        for_each_on_workers(lambda worker, item: None, [1], 2.5)
 
 
 def test_an_exception_stops_the_work_and_reaches_the_caller():

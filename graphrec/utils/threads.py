@@ -16,6 +16,8 @@ from typing import Callable, Sequence, TypeVar
 
 import torch
 
+from graphrec.utils.validation import check_int
+
 __all__ = ["for_each_on_workers", "single_thread_workers"]
 
 T = TypeVar("T")
@@ -30,8 +32,7 @@ def single_thread_workers(n_workers: int) -> ThreadPoolExecutor:
     ``torch.set_num_threads`` also sets the count that threads started later begin with, so it is
     restored once every worker has set its own.
     """
-    if n_workers < 1:
-        raise ValueError(f"n_workers must be at least 1; got {n_workers}")
+    n_workers = check_int(n_workers, "n_workers", low=1)
     with _LOCK:
         if n_workers not in _POOLS:
             threads = torch.get_num_threads()
