@@ -228,6 +228,7 @@ def wn18rr(args: argparse.Namespace) -> None:
 
     from graphrec.datasets import load
     from graphrec.kg import LowFER, TuckER
+    from graphrec.train import load_checkpoint
 
     cls = {"lowfer": LowFER, "tucker": TuckER}[args.method]
     kg = load(args.dataset)
@@ -245,8 +246,6 @@ def wn18rr(args: argparse.Namespace) -> None:
     total = args.epochs
     last = Path(args.checkpoint_dir or ".") / "last.pt"
     if args.epochs_this_call and args.checkpoint_dir and last.exists():
-        from graphrec.train import load_checkpoint
-
         total = min(total, int(load_checkpoint(last)["epochs_done"]) + args.epochs_this_call)
     elif args.epochs_this_call:
         total = min(total, args.epochs_this_call)
@@ -260,8 +259,6 @@ def wn18rr(args: argparse.Namespace) -> None:
     result["test"] = est.evaluate(kg, "test")
     print(json.dumps(result["test"]), flush=True)
     if args.checkpoint_dir and last.exists() and est.best_epoch_ is not None:
-        from graphrec.train import load_checkpoint
-
         state = load_checkpoint(last)  # its "model" holds the last epoch's weights, as the paper reports them
         est.net_.load_state_dict(state["model"])
         result["test_last_epoch"] = {"epoch": int(state["epochs_done"]) - 1, **est.evaluate(kg, "test")}
