@@ -243,6 +243,9 @@ def wn18rr(args: argparse.Namespace) -> None:
         result["timing"] = {"epochs": seconds, "median_s_per_epoch": statistics.median(seconds[1:] or seconds),
                             "official_h100_s_per_epoch": 14.0}
         print("epoch seconds:", [round(s, 3) for s in seconds], flush=True)
+    schedule = {k: v for k, v in (("lr", args.lr), ("lr_decay", args.lr_decay)) if v is not None}
+    if schedule:
+        result["schedule_override"] = schedule
     total = args.epochs
     last = Path(args.checkpoint_dir or ".") / "last.pt"
     if args.epochs_this_call and args.checkpoint_dir and last.exists():
@@ -252,7 +255,7 @@ def wn18rr(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     est = cls.from_preset(args.dataset, max_epochs=total, eval_every=args.eval_every, random_state=0,
                           device=args.device, checkpoint_dir=args.checkpoint_dir or None, max_seconds=args.max_seconds,
-                          verbose=True).fit(kg)
+                          verbose=True, **schedule).fit(kg)
     result["train"] = {"epochs_done": est.n_epochs_, "best_epoch": est.best_epoch_,
                        "wall_s_this_call": time.perf_counter() - start,
                        "valid_mrr": [(h["epoch"], h["valid_mrr"]) for h in est.history_ if "valid_mrr" in h]}
@@ -265,6 +268,7 @@ def wn18rr(args: argparse.Namespace) -> None:
         print(json.dumps(result["test_last_epoch"]), flush=True)
     RESULTS.mkdir(exist_ok=True)
     tag = "cuda" if args.device.startswith("cuda") else args.device
+    tag += "".join(f"_{key}{value:g}" for key, value in schedule.items())  # a paper-settings file is never overwritten
     (RESULTS / f"kg_{args.dataset}_{args.method}_{tag}.json").write_text(json.dumps(result, indent=2))
 
 
@@ -291,6 +295,8 @@ def main() -> None:
     p.add_argument("--max-seconds", type=float, default=None,
                    help="wall-time budget of the training call (ends normally: test at the best valid epoch)")
     p.add_argument("--time-epochs", type=int, default=0, help="first time this many epochs without checkpoints")
+    p.add_argument("--lr", type=float, default=None, help="override the preset's learning rate")
+    p.add_argument("--lr-decay", type=float, default=None, help="override the preset's per-epoch learning-rate decay")
     p.set_defaults(func=wn18rr)
     p = sub.add_parser("ops", help="operators and milliseconds per LowFER training step (CPU profiler)")
     p.add_argument("--datasets", nargs="+", default=["umls", "wn18rr"])
