@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="benchmarks/results/spe_zinc_gpu.jsonl")
     parser.add_argument("--max-seconds", type=float, default=None,
                         help="stop starting epochs after this many seconds (the run ends normally and is recorded)")
+    parser.add_argument("--stop-at", type=float, default=None,
+                        help="Unix time after which no epoch starts (caps --max-seconds; the pre-transform counts)")
     parser.add_argument("--limit", type=int, default=None, help="first N graphs of each split (smoke tests)")
     parser.add_argument("--warmup-fraction", type=float, default=0.002,
                         help="share of epochs with linear warm-up (official: 100 steps, about 1.3 of 1000 epochs)")
@@ -63,10 +65,16 @@ def main(argv: list[str] | None = None) -> int:
         tmp.replace(cache)   # atomic: a run cut by timeout never leaves half a cache
     with isolated_rng(args.seed, torch.device(args.device)):
         model = build_model(kind, OFFICIAL)
+    max_seconds = args.max_seconds
+    if args.stop_at is not None:
+        left = args.stop_at - time.time()
+        if left <= 0:
+            parser.error(f"--stop-at is {-left:.0f} s in the past")
+        max_seconds = left if max_seconds is None else min(max_seconds, left)
     start = time.perf_counter()
     result = fit_graph_regressor(model, splits["train"], splits["val"], epochs=args.epochs, random_state=args.seed,
                                  warmup_fraction=args.warmup_fraction, device=args.device, checkpoint_dir=folder,
-                                 max_seconds=args.max_seconds, verbose=False)
+                                 max_seconds=max_seconds, verbose=False)
     record = {
         "method": args.method, "seed": args.seed, "epochs": result.epochs_run, "best_epoch": result.best_epoch,
         "val_mae": result.best_score, "test_mae": graph_mae(model, splits["test"]),

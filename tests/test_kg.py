@@ -23,6 +23,7 @@ from graphrec.kg import (
     smoothed_bce,
     tucker_contract,
 )
+from graphrec.train import CheckpointError
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -215,6 +216,17 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(cls, tmp_path):
     assert resumed.n_epochs_ == 4 and resumed.best_epoch_ == full.best_epoch_
     assert [h["train_loss"] for h in resumed.history_] == [h["train_loss"] for h in full.history_]
     np.testing.assert_array_equal(resumed.score(np.arange(10), [1]), full.score(np.arange(10), [1]))
+
+
+@pytest.mark.parametrize("changed, named", [(dict(lr=0.01), "initial_lr"), (dict(lr_decay=0.9), "scheduler.gamma")])
+def test_resume_with_another_learning_rate_or_decay_is_an_error(tmp_path, changed, named):
+    # e.g. `bench_kg.py wn18rr --lr ...` pointed at a paper-settings checkpoint: the run must not go on
+    # at the checkpoint's rate while its results are filed under the new one
+    kg = _kg()
+    settings = dict(lr=0.005, lr_decay=0.99, checkpoint_dir=tmp_path)
+    _small(LowFER, max_epochs=2, **settings).fit(kg)
+    with pytest.raises(CheckpointError, match=named):
+        _small(LowFER, max_epochs=4, **{**settings, **changed}).fit(kg)
 
 
 def test_predict_tails_and_heads_are_the_top_of_the_scores():

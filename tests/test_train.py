@@ -261,6 +261,50 @@ def test_max_seconds_stops_between_epochs_keeps_best_and_resumes(tmp_path, monke
     assert not again.stopped_by_time and again.epochs_run == 6 and again.best_epoch == 4
 
 
+def _scheduled_trainer(model, tmp_path, lr=0.01, weight_decay=0.0, gamma=0.5, scheduler="step", **kwargs):
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    schedulers = {
+        "step": lambda: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=gamma),
+        "plateau": lambda: torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=gamma, patience=0),
+        None: lambda: None,
+    }
+    return Trainer(model, opt, mse, scheduler=schedulers[scheduler](), checkpoint_dir=tmp_path, random_state=7,
+                   verbose=False, **kwargs)
+
+
+@pytest.mark.parametrize("scheduler, changed, named", [
+    ("step", dict(lr=0.02), "optimizer group 0.initial_lr: 0.01 in the checkpoint vs 0.02 now"),
+    ("step", dict(weight_decay=1e-3), "optimizer group 0.weight_decay: 0.0 in the checkpoint vs 0.001 now"),
+    ("step", dict(gamma=0.9), "scheduler.gamma: 0.5 in the checkpoint vs 0.9 now"),
+    (None, dict(lr=0.02), "optimizer group 0.lr: 0.01 in the checkpoint vs 0.02 now"),
+    ("plateau", dict(gamma=0.9), "scheduler.factor: 0.5 in the checkpoint vs 0.9 now"),
+], ids=["lr", "weight_decay", "gamma", "lr_without_scheduler", "plateau_factor"])
+def test_resume_with_other_optimizer_or_scheduler_settings_is_an_error(tmp_path, scheduler, changed, named):
+    # Loading the optimizer and scheduler states would replace the new settings with the
+    # checkpoint's: the run would silently go on at the old learning rate / decay.
+    x, y = regression_data(64)
+    _scheduled_trainer(fresh_noisy(), tmp_path, max_epochs=2, scheduler=scheduler).fit(batches_of(x, y))
+    resumed = _scheduled_trainer(fresh_noisy(), tmp_path, max_epochs=4, scheduler=scheduler, **changed)
+    with pytest.raises(CheckpointError, match="was trained with other settings") as info:
+        resumed.fit(batches_of(x, y))
+    assert named in str(info.value) and str(tmp_path / "last.pt") in str(info.value)
+    assert torch.equal(resumed.model.out.weight, fresh_noisy().out.weight)   # the error comes before any loading
+    # the same settings with a longer max_epochs resume
+    again = _scheduled_trainer(fresh_noisy(), tmp_path, max_epochs=4, scheduler=scheduler).fit(batches_of(x, y))
+    assert again.epochs_run == 4
+
+
+def test_resume_checks_settings_of_the_same_schedule_not_its_progress(tmp_path):
+    x, y = regression_data(64)
+    model = fresh_noisy()
+    trainer = _scheduled_trainer(model, tmp_path, max_epochs=3)
+    trainer.fit(batches_of(x, y))
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.01 * 0.5**3)   # decayed: progress, not a setting
+    resumed = _scheduled_trainer(fresh_noisy(), tmp_path, max_epochs=5)
+    resumed.fit(batches_of(x, y))
+    assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(0.01 * 0.5**5)
+
+
 def test_resume_false_starts_over(tmp_path):
     x, y = regression_data(64)
     noisy_trainer(fresh_noisy(), max_epochs=2, checkpoint_dir=tmp_path).fit(batches_of(x, y))

@@ -1,4 +1,4 @@
-"""Atomic checkpoint files: write, read back, and check they fit the model being resumed.
+"""Atomic checkpoint files: write, read back, and check they fit the model and training settings being resumed.
 
 A checkpoint is one ``torch.save`` dictionary. It is written to a temporary file in the target
 folder and moved over the old one with ``os.replace`` (atomic on POSIX and Windows), so a crash
@@ -19,6 +19,7 @@ __all__ = [
     "CHECKPOINT_FILENAME",
     "CheckpointError",
     "check_state_dict_compatible",
+    "check_training_settings_match",
     "load_checkpoint",
     "save_checkpoint",
 ]
@@ -119,4 +120,81 @@ def check_state_dict_compatible(
         raise CheckpointError(
             f"checkpoint file {str(Path(path))!r} does not match the model ({'; '.join(problems)}); "
             "use another checkpoint_dir or resume=False"
+        )
+
+
+# Entries of an optimizer param group or a scheduler state that record progress or implementation
+# choices, not the training settings: they may differ between the checkpoint and the resuming run.
+_PROGRESS_KEYS = frozenset({
+    "params", "foreach", "fused", "capturable", "differentiable",                 # optimizer param group
+    "last_epoch", "_step_count", "_last_lr", "_is_initial", "_get_lr_called_within_step",   # schedulers
+    "best", "num_bad_epochs", "cooldown_counter",                                 # ReduceLROnPlateau
+    "base_lrs",                                                                   # = the groups' initial_lr
+})
+
+
+def _plain(value: Any) -> Any:
+    return [_plain(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+
+def _setting_differences(saved: Any, current: Any, where: str, skip: frozenset[str]) -> list[str]:
+    """``'where.key: saved vs current'`` for every plain setting (number, str, bool, None, sequences
+    of them, nested dicts) that both sides hold and that differs; keys in ``skip`` are ignored."""
+    if isinstance(saved, Mapping) and isinstance(current, Mapping):
+        out = []
+        for key in sorted(saved.keys() & current.keys(), key=str):
+            if key not in skip:
+                out += _setting_differences(saved[key], current[key], f"{where}.{key}", skip)
+        return out
+    sequences = isinstance(saved, (tuple, list)) and isinstance(current, (tuple, list))
+    if sequences and len(saved) != len(current):
+        return [f"{where}: {len(saved)} entries in the checkpoint vs {len(current)} now"]
+    if sequences and any(isinstance(v, Mapping) for v in (*saved, *current)):   # e.g. SequentialLR's schedulers
+        return [d for i, (a, b) in enumerate(zip(saved, current))
+                for d in _setting_differences(a, b, f"{where}[{i}]", skip)]
+    plain = (bool, int, float, str, type(None), tuple, list)
+    if isinstance(saved, plain) and isinstance(current, plain) and _plain(saved) != _plain(current):
+        return [f"{where}: {saved!r} in the checkpoint vs {current!r} now"]
+    return []
+
+
+def check_training_settings_match(
+    saved_optimizer: Mapping[str, Any], optimizer: torch.optim.Optimizer,
+    saved_scheduler: Mapping[str, Any] | None, scheduler: Any, path: str | os.PathLike,
+) -> None:
+    """Raise :class:`CheckpointError` if the checkpoint was trained with other optimizer or scheduler settings.
+
+    Loading a checkpoint's optimizer and scheduler states replaces the settings they carry (the
+    param groups' learning rate, betas, weight decay, ...; a scheduler's ``gamma``, ``T_max``,
+    ``factor``, ...), so resuming with changed settings would silently go on with the old ones.
+    Compared: every plain setting held on both sides, except progress and implementation entries
+    (``last_epoch``, ``_last_lr``, the plateau counters, ``foreach`` / ``fused``, ...). The base
+    learning rate is a group's ``initial_lr`` where a scheduler records it (all but
+    ``ReduceLROnPlateau``, whose changes to ``lr`` cannot be told from a changed setting, so its
+    base rate goes unchecked) and ``lr`` itself without a scheduler.
+
+    Parameters
+    ----------
+    saved_optimizer, saved_scheduler : the checkpoint's ``state_dict`` of each (``None``: no scheduler).
+    optimizer, scheduler : those of the resuming run, before the saved states are loaded.
+    path : the checkpoint file, named in the message.
+    """
+    where = f"checkpoint file {str(Path(path))!r}"
+    saved_groups = saved_optimizer.get("param_groups", [])
+    groups = optimizer.state_dict()["param_groups"]
+    if len(saved_groups) != len(groups):
+        raise CheckpointError(
+            f"{where} has {len(saved_groups)} optimizer parameter group(s), this optimizer {len(groups)}; "
+            "use another checkpoint_dir or resume=False"
+        )
+    skip = _PROGRESS_KEYS if scheduler is None else _PROGRESS_KEYS | {"lr"}
+    problems = [d for i, (a, b) in enumerate(zip(saved_groups, groups))
+                for d in _setting_differences(a, b, f"optimizer group {i}", skip)]
+    if saved_scheduler is not None and scheduler is not None:
+        problems += _setting_differences(saved_scheduler, scheduler.state_dict(), "scheduler", _PROGRESS_KEYS)
+    if problems:
+        raise CheckpointError(
+            f"{where} was trained with other settings ({'; '.join(problems)}); resuming would silently go on "
+            "with the checkpoint's. Rebuild with its settings to continue it, or use another checkpoint_dir or "
+            "resume=False to start over"
         )

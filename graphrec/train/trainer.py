@@ -33,6 +33,7 @@ from graphrec.train.checkpoint import (
     CHECKPOINT_FILENAME,
     CheckpointError,
     check_state_dict_compatible,
+    check_training_settings_match,
     load_checkpoint,
     save_checkpoint,
 )
@@ -140,7 +141,9 @@ class Trainer:
     resume
         If ``checkpoint_dir`` holds a checkpoint, continue from it (model, optimizer, scheduler,
         history, early-stopping state and RNG states; the checkpoint's RNG states take the place
-        of ``random_state``); otherwise start over and overwrite it.
+        of ``random_state``); otherwise start over and overwrite it. The optimizer and scheduler
+        must have the checkpoint's settings (``max_epochs`` may grow): a changed learning rate,
+        decay, weight decay, ... is an error, not silently replaced by the checkpoint's.
     grad_clip
         Max L2 norm of all gradients together (``clip_grad_norm_``); ``None``: no clipping.
     scheduler
@@ -282,7 +285,8 @@ class Trainer:
         FloatingPointError
             If a batch loss is NaN or infinite (the message names epoch and batch).
         CheckpointError
-            If resuming from an unreadable checkpoint or one that does not fit the model.
+            If resuming from an unreadable checkpoint, one that does not fit the model, or one
+            trained with other optimizer or scheduler settings (learning rate, decay, ...).
         """
         if not callable(train_batches):
             raise TypeError(
@@ -500,6 +504,7 @@ class Trainer:
                 f"{where} was written {'without' if state['early_stopping'] is None else 'with'} a monitor, "
                 f"but this Trainer has monitor={self.monitor!r}"
             )
+        check_training_settings_match(state["optimizer"], self.optimizer, state["scheduler"], self.scheduler, path)
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
