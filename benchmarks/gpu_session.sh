@@ -10,7 +10,8 @@
 # ends normally: the best-validation weights are tested and the result is written. SPE's `last.pt` (13 MB)
 # comes back in $OUT, so a later session can continue that run. Runs share the GPU, so their
 # per-epoch times are those of a shared card (the first WN18RR epochs share it with SPE only).
-# Usage (repo root): DATA_TAR=.gpu_data/data.tar.xz OUT=<folder> BUDGET_S=580 bash benchmarks/gpu_session.sh (timeout_s 600)
+# Usage (repo root): DATA_TAR=.gpu_data/data.tar.xz OUT=<folder> BUDGET_S=580 bash benchmarks/gpu_session.sh (timeout_s 600);
+# add SPE_RESUME=.gpu_data/spe_zinc_last.pt to continue the SPE run of an earlier session.
 # DATA_TAR holds kg/WN18RR, kg/FB15k-237 and molecules/ZINC in the $GRAPHREC_DATA layout (the device
 # machine cannot download); build it with
 #   tar cJf .gpu_data/data.tar.xz -C "$GRAPHREC_DATA" kg/WN18RR kg/FB15k-237 molecules/ZINC
@@ -29,6 +30,10 @@ python3 -m pip install -q --no-deps --no-build-isolation -e . > logs_gpu/install
 python3 -c "import torch, graphrec.kernels as k; print('torch', torch.__version__, k.available_backends())" \
     | tee -a logs_gpu/gpu.txt
 
+# SPE_RESUME: a `last.pt` brought back by an earlier session ($OUT/spe_zinc_last.pt), carried along to continue that run
+if [ -n "${SPE_RESUME:-}" ]; then
+    mkdir -p runs/spe_zinc/gine-spe-0 && cp "$SPE_RESUME" runs/spe_zinc/gine-spe-0/last.pt && echo "SPE resumes from $SPE_RESUME"
+fi
 # SPE first: it stops starting epochs 40 s before the deadline (its pre-transform of the 12k graphs counts), so
 # its last epoch (about 19 s on a shared card) and the test pass end inside the budget.
 timeout $(( $(left) + 20 )) python3 benchmarks/bench_spe_zinc.py --method gine-spe --seed 0 --epochs 1000 --device cuda \
