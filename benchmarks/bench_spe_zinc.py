@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     max_seconds = args.max_seconds
     if args.stop_at is not None:
         left = args.stop_at - time.time()
-        if left <= 0:
-            parser.error(f"--stop-at is {-left:.0f} s in the past")
+        if not left > 0:   # also NaN
+            parser.error(f"--stop-at must be a Unix time in the future, got {args.stop_at} (now {time.time():.0f})")
         max_seconds = left if max_seconds is None else min(max_seconds, left)
     start = time.perf_counter()
     result = fit_graph_regressor(model, splits["train"], splits["val"], epochs=args.epochs, random_state=args.seed,
