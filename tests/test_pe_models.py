@@ -14,7 +14,8 @@ from torch_geometric.data import Data  # noqa: E402
 from graphrec.bench.tasks.graph_regression import COMPACT, GraphRegressionData, _runner, build_model  # noqa: E402
 from graphrec.pe import SPE, ElementwisePhi, GINERegressor, GINRho, SPEEncoder  # noqa: E402
 from graphrec.pe.gine import pe_transform  # noqa: E402
-from graphrec.pe.training import collate, fit_graph_regressor, graph_mae  # noqa: E402
+from graphrec.pe.training import WarmupLinearDecay, collate, fit_graph_regressor, graph_mae  # noqa: E402
+from graphrec.train import CheckpointError  # noqa: E402
 
 _CACHE: dict = {}
 TINY = dict(COMPACT, hidden_dims=16, spe_phis=4, spe_rho_layers=2, spe_rho_hidden=8, spe_out=4, batch_size=16)
@@ -106,6 +107,29 @@ def test_training_is_reproducible_and_learns():
     assert math.isclose(graph_mae(model, graphs["val"]), result.best_score, rel_tol=1e-6)
     with pytest.raises(ValueError, match="train and val"):
         fit_graph_regressor(model, [], graphs["val"], epochs=1)
+
+
+def test_warmup_linear_decay_factors():
+    # warm-up 2 of 10 epochs: 1/3, 2/3 of the rate, then (1 - epoch/10), reaching 0 at epoch 10
+    expected = [1 / 3, 2 / 3 * 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0]
+    assert [WarmupLinearDecay(2, 10)(e) for e in range(11)] == pytest.approx(expected)
+    assert WarmupLinearDecay(0, 4)(0) == 1.0
+
+
+def test_resuming_with_another_schedule_is_refused(tmp_path):
+    # The decay ends at `epochs`: resuming a 4-epoch run as an 8-epoch one would jump to another rate.
+    graphs = _zinc_tiny(16).transformed(None)
+
+    def fit(epochs):
+        torch.manual_seed(0)
+        return fit_graph_regressor(build_model(None, TINY), graphs["train"], graphs["val"], epochs=epochs,
+                                   batch_size=8, random_state=0, checkpoint_dir=tmp_path)
+
+    first = fit(4)
+    with pytest.raises(CheckpointError, match=r"scheduler\.lr_lambdas\[0\]\.epochs: 4 in the checkpoint vs 8 now"):
+        fit(8)
+    again = fit(4)   # the same schedule resumes: the run is complete, nothing more is trained
+    assert again.epochs_run == first.epochs_run == 4 and again.best_score == first.best_score
 
 
 def test_bench_runners_return_finite_scores():

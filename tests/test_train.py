@@ -67,12 +67,18 @@ def batches_of(x: torch.Tensor, y: torch.Tensor, batch_size: int = 32):
     return lambda epoch, generator: tensor_batches(x, y, batch_size=batch_size, generator=generator)
 
 
-def noisy_trainer(model: nn.Module, **kwargs) -> Trainer:
-    opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    kwargs.setdefault("scheduler", torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5))
+def noisy_trainer(model: nn.Module, lr: float = 0.01, weight_decay: float = 0.0, scheduler: str | None = "step",
+                  gamma: float = 0.5, step_size: int = 3, **kwargs) -> Trainer:
+    """Adam with a StepLR ("step"), ReduceLROnPlateau ("plateau") or no scheduler (None)."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    schedulers = {
+        "step": lambda: torch.optim.lr_scheduler.StepLR(opt, step_size=step_size, gamma=gamma),
+        "plateau": lambda: torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=gamma, patience=0),
+        None: lambda: None,
+    }
     kwargs.setdefault("random_state", 7)
     kwargs.setdefault("verbose", False)
-    return Trainer(model, opt, mse, **kwargs)
+    return Trainer(model, opt, mse, scheduler=schedulers[scheduler](), **kwargs)
 
 
 def scripted_eval(scores: list[float], snapshots: list[dict[str, torch.Tensor]]):
@@ -261,15 +267,8 @@ def test_max_seconds_stops_between_epochs_keeps_best_and_resumes(tmp_path, monke
     assert not again.stopped_by_time and again.epochs_run == 6 and again.best_epoch == 4
 
 
-def _scheduled_trainer(model, tmp_path, lr=0.01, weight_decay=0.0, gamma=0.5, scheduler="step", **kwargs):
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    schedulers = {
-        "step": lambda: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=gamma),
-        "plateau": lambda: torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=gamma, patience=0),
-        None: lambda: None,
-    }
-    return Trainer(model, opt, mse, scheduler=schedulers[scheduler](), checkpoint_dir=tmp_path, random_state=7,
-                   verbose=False, **kwargs)
+def _scheduled_trainer(model, tmp_path, **kwargs):
+    return noisy_trainer(model, step_size=1, checkpoint_dir=tmp_path, **kwargs)
 
 
 @pytest.mark.parametrize("scheduler, changed, named", [

@@ -18,7 +18,23 @@ from torch import nn
 from graphrec.train import Trainer, TrainResult
 from graphrec.utils.validation import check_device, check_int
 
-__all__ = ["collate", "fit_graph_regressor", "graph_mae", "predict_graphs"]
+__all__ = ["WarmupLinearDecay", "collate", "fit_graph_regressor", "graph_mae", "predict_graphs"]
+
+
+class WarmupLinearDecay:
+    """Learning-rate factor for ``LambdaLR``: linear warm-up over ``warmup`` epochs, then linear decay to 0 at ``epochs``.
+
+    A callable object rather than a closure so that ``LambdaLR.state_dict()`` records ``warmup``
+    and ``epochs``: resuming a checkpoint with another schedule is then refused by the shared
+    trainer's settings check instead of jumping to another learning rate.
+    """
+
+    def __init__(self, warmup: int, epochs: int) -> None:
+        self.warmup = warmup
+        self.epochs = epochs
+
+    def __call__(self, epoch: int) -> float:
+        return min(1.0, (epoch + 1) / (self.warmup + 1)) * max(0.0, 1.0 - epoch / self.epochs)
 
 
 def collate(graphs: Sequence[Any]):
@@ -112,8 +128,7 @@ def fit_graph_regressor(
     ]
     optimizer = torch.optim.Adam(groups, lr=lr)
     warmup = max(1, round(warmup_fraction * epochs)) if warmup_fraction > 0 else 0
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda epoch: min(1.0, (epoch + 1) / (warmup + 1)) * max(0.0, 1.0 - epoch / epochs))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupLinearDecay(warmup, epochs))
 
     def loss_fn(m: nn.Module, batch) -> torch.Tensor:
         batch = batch.to(dev)

@@ -171,7 +171,9 @@ def check_training_settings_match(
     (``last_epoch``, ``_last_lr``, the plateau counters, ``foreach`` / ``fused``, ...). The base
     learning rate is a group's ``initial_lr`` where a scheduler records it (all but
     ``ReduceLROnPlateau``, whose changes to ``lr`` cannot be told from a changed setting, so its
-    base rate goes unchecked) and ``lr`` itself without a scheduler.
+    base rate goes unchecked) and ``lr`` itself without a scheduler. A ``LambdaLR`` records the
+    attributes of callable objects among its ``lr_lambdas`` (so those are compared) but nothing of
+    plain functions, whose parameters go unchecked.
 
     Parameters
     ----------
