@@ -10,9 +10,17 @@ import sys
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from graphrec.bench import get_task, run_bench, write_json
+    from graphrec.bench import all_tasks, get_task, run_bench, write_json
     from graphrec.bench.runner import plot, plot_embeddings
 
+    if args.task is None:
+        if not args.list:
+            print(f"graphrec bench: a TASK is required, one of {', '.join(sorted(all_tasks()))} "
+                  "(graphrec bench --list describes them)", file=sys.stderr)
+            return 2
+        for name, task in sorted(all_tasks().items()):
+            print(f"{name:18s} {task.description}")
+        return 0
     task = get_task(args.task)
     if args.list:
         print(f"task {task.name}: {task.description}; metrics: {', '.join(task.metrics)}")
@@ -95,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     bench = sub.add_parser("bench", help="run methods on datasets over seeds and report metrics")
-    bench.add_argument("task", help="task name, e.g. cluster")
+    bench.add_argument("task", nargs="?", help="task name, e.g. cluster (omit it with --list to list the tasks)")
     bench.add_argument("--method", nargs="+", help="method name(s); default: the task's default")
     bench.add_argument("--dataset", nargs="+", help="dataset name(s); default: the task's generated default")
     bench.add_argument("--seeds", type=int, default=3, help="number of seeds 0..N-1 (default 3)")
@@ -104,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--plot", help="write a bar chart of the metrics to this image file and, for methods with an "
                        "embedding (cluster task), a 2-D projection of it coloured by cluster to "
                        "<name>_embedding.<ext> (needs matplotlib)")
-    bench.add_argument("--list", action="store_true", help="list the task's methods and datasets")
+    bench.add_argument("--list", action="store_true", help="list the task's methods and datasets, or the tasks")
     bench.set_defaults(func=_bench)
 
     data = sub.add_parser("datasets", help="list, describe or fetch datasets")

@@ -58,6 +58,23 @@ def test_unknown_names_give_clear_errors(capsys):
         run_bench("cluster", datasets=["nope"])
 
 
+def test_cli_lists_the_tasks_and_asks_for_one(capsys):
+    assert main(["bench", "--list"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert {"cluster", "kg", "recsys", "graph-regression", "ctr", "tensor", "subspace"} <= set(listed)
+    assert main(["bench"]) == 2
+    err = capsys.readouterr().err
+    assert "a TASK is required" in err and "graph-regression" in err
+
+
+def test_all_tasks_stays_a_function_once_the_task_modules_are_imported():
+    # a public name equal to the subpackage `graphrec.bench.tasks` would be replaced by it on first import
+    import graphrec.bench
+    import graphrec.bench.tasks.kg  # noqa: F401
+
+    assert callable(graphrec.bench.all_tasks) and "kg" in graphrec.bench.all_tasks()
+
+
 def test_task_lists_real_graphs():
     assert {"csbm", "karate", "digits", "cora"} <= set(get_task("cluster").datasets)
 

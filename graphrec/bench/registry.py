@@ -54,14 +54,15 @@ def register_dataset(task: str, name: str, loader: Callable[[], Any], descriptio
     _TASKS[task].datasets[name] = (loader, description)
 
 
-def tasks() -> dict[str, Task]:
+def all_tasks() -> dict[str, Task]:
+    """Every registered task by name (importing the built-in task modules first)."""
     for module in _TASK_MODULES:
         importlib.import_module(module)
     return dict(_TASKS)
 
 
 def get_task(name: str) -> Task:
-    all_tasks = tasks()
-    if name not in all_tasks:
-        raise KeyError(f"unknown bench task {name!r}; available: {', '.join(sorted(all_tasks))}")
-    return all_tasks[name]
+    registered = all_tasks()
+    if name not in registered:
+        raise KeyError(f"unknown bench task {name!r}; available: {', '.join(sorted(registered))}")
+    return registered[name]
