@@ -269,7 +269,8 @@ def wn18rr(args: argparse.Namespace) -> None:
     RESULTS.mkdir(exist_ok=True)
     tag = "cuda" if args.device.startswith("cuda") else args.device
     tag += "".join(f"_{key}{value:g}" for key, value in schedule.items())  # a paper-settings file is never overwritten
-    (RESULTS / f"kg_{args.dataset}_{args.method}_{tag}.json").write_text(json.dumps(result, indent=2))
+    out = Path(args.out) if args.out else RESULTS / f"kg_{args.dataset}_{args.method}_{tag}.json"
+    out.write_text(json.dumps(result, indent=2))
 
 
 def main() -> None:
@@ -297,6 +298,8 @@ def main() -> None:
     p.add_argument("--time-epochs", type=int, default=0, help="first time this many epochs without checkpoints")
     p.add_argument("--lr", type=float, default=None, help="override the preset's learning rate")
     p.add_argument("--lr-decay", type=float, default=None, help="override the preset's per-epoch learning-rate decay")
+    p.add_argument("--out", default=None,
+                   help="result file (default results/kg_<dataset>_<method>_<device>.json; one per call of a long run)")
     p.set_defaults(func=wn18rr)
     p = sub.add_parser("ops", help="operators and milliseconds per LowFER training step (CPU profiler)")
     p.add_argument("--datasets", nargs="+", default=["umls", "wn18rr"])
