@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import re
@@ -306,6 +307,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=30, help="timed steps (the first 8 are also profiled/warm-up)")
     p.set_defaults(func=ops)
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")  # epochs, also without tqdm
     args.func(args)
 
 
