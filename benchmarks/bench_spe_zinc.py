@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of epochs with linear warm-up (official: 100 steps, about 1.3 of 1000 epochs)")
     parser.add_argument("--cache-dir", default="/tmp/graphrec_spe_cache", help="pre-transformed graphs")
     args = parser.parse_args(argv)
+    if args.stop_at is not None and not args.stop_at > time.time():   # also NaN
+        parser.error(f"--stop-at must be a Unix time in the future, got {args.stop_at} (now {time.time():.0f})")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     from graphrec.bench.tasks.graph_regression import OFFICIAL, GraphRegressionData, build_model
@@ -68,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     max_seconds = args.max_seconds
     if args.stop_at is not None:
         left = args.stop_at - time.time()
-        if not left > 0:   # also NaN
-            parser.error(f"--stop-at must be a Unix time in the future, got {args.stop_at} (now {time.time():.0f})")
+        if left <= 0:
+            logging.error("the data and pre-transform took the whole budget: --stop-at passed %.0f s ago; no epoch run",
+                          -left)
+            return 1
         max_seconds = left if max_seconds is None else min(max_seconds, left)
     start = time.perf_counter()
     result = fit_graph_regressor(model, splits["train"], splits["val"], epochs=args.epochs, random_state=args.seed,
