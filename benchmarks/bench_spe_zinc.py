@@ -9,8 +9,10 @@ model) trained with :func:`graphrec.pe.training.fit_graph_regressor` (Adam 1e-3,
 batch 128, a short linear warm-up, then linear decay over ``--epochs``). The shared ``Trainer``
 writes a checkpoint after every epoch into ``--checkpoint-dir``; killing the process (e.g. ``timeout``) and starting the same
 command again resumes where it stopped, so a long run can be spread over short sessions. The
-pre-transformed graphs are cached in ``--cache-dir``. When all epochs are done, the test
-MAE at the best validation epoch is appended to ``--out`` (JSON lines).
+pre-transformed graphs are cached in ``--cache-dir`` (``--prepare-only`` builds that cache and stops, so
+it can be made on a CPU and carried to a GPU machine; a cache made for another PE, size or subset, or
+one that does not load, is rebuilt). When all epochs are done, the test MAE at the best validation
+epoch is appended to ``--out`` (JSON lines).
 """
 from __future__ import annotations
 
@@ -21,6 +23,22 @@ import time
 from pathlib import Path
 
 import torch
+
+
+def _load_cache(path: Path, key: dict) -> dict | None:
+    """The cached splits if ``path`` holds those of ``key``; ``None`` (logged) if absent, stale or unreadable."""
+    if not path.exists():
+        return None
+    try:
+        cached = torch.load(path, weights_only=False)
+    except Exception as exc:   # e.g. pickled by another PyG version
+        logging.warning("cannot read the cache %s (%s); rebuilding it", path, exc)
+        return None
+    if not isinstance(cached, dict) or cached.get("key") != key:
+        logging.warning("the cache %s holds other graphs than %s; rebuilding it", path, key)
+        return None
+    logging.info("pre-transformed graphs loaded from %s", path)
+    return cached["splits"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup-fraction", type=float, default=0.002,
                         help="share of epochs with linear warm-up (official: 100 steps, about 1.3 of 1000 epochs)")
     parser.add_argument("--cache-dir", default="/tmp/graphrec_spe_cache", help="pre-transformed graphs")
+    parser.add_argument("--prepare-only", action="store_true", help="build the pre-transformed cache, then stop")
     args = parser.parse_args(argv)
     if args.stop_at is not None and not args.stop_at > time.time():   # also NaN
         parser.error(f"--stop-at must be a Unix time in the future, got {args.stop_at} (now {time.time():.0f})")
@@ -54,17 +73,21 @@ def main(argv: list[str] | None = None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     cache = Path(args.cache_dir) / f"graphs_{kind}_{args.limit or 'all'}.pt"
     cache.parent.mkdir(parents=True, exist_ok=True)
-    if cache.exists():
-        splits = torch.load(cache, weights_only=False)
-    else:
+    key = {"kind": kind, "limit": args.limit,
+           "dims": {k: OFFICIAL[k] for k in ("spe_d", "lappe_k", "rwse_steps")}}
+    splits = _load_cache(cache, key)
+    if splits is None:
         raw = load("zinc")
         data = GraphRegressionData("zinc", {s: [raw[s][i] for i in range(min(len(raw[s]), args.limit or len(raw[s])))]
                                             for s in raw}, args.epochs,
                                    dict(OFFICIAL))
         splits = data.transformed(kind)
         tmp = cache.with_suffix(".tmp")
-        torch.save(splits, tmp)
+        torch.save({"key": key, "splits": splits}, tmp)
         tmp.replace(cache)   # atomic: a run cut by timeout never leaves half a cache
+        logging.info("pre-transformed graphs cached in %s", cache)
+    if args.prepare_only:
+        return 0
     with isolated_rng(args.seed, torch.device(args.device)):
         model = build_model(kind, OFFICIAL)
     max_seconds = args.max_seconds
