@@ -24,6 +24,7 @@ Stability of Expressive Positional Encodings for Graphs", ICLR 2024 (arXiv 2310.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -415,7 +416,9 @@ def _csr(index: torch.Tensor, size: int, dtype: torch.dtype, row_sorted: bool = 
     crow = torch.zeros(size + 1, dtype=torch.long, device=index.device)
     crow[1:] = torch.bincount(rows, minlength=size).cumsum(0)
     values = torch.ones(len(cols), dtype=dtype, device=index.device)
-    return torch.sparse_csr_tensor(crow, cols, values, (size, size), check_invariants=False)
+    with warnings.catch_warnings():   # torch's one-time "sparse CSR support is in beta" notice: an internal choice
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
+        return torch.sparse_csr_tensor(crow, cols, values, (size, size), check_invariants=False)
 
 
 class _Propagate(torch.autograd.Function):
@@ -732,7 +735,7 @@ class SPE(nn.Module):
         counts = torch.bincount(batch, minlength=n_graphs)
         ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
         if edge_index.numel():
-            gs, gt = torch.bucketize(edge_index, ptr[1:], right=True)
+            gs, gt = torch.bucketize(edge_index.contiguous(), ptr[1:], right=True)
             if bool((gs != gt).any()):
                 raise ValueError("edge_index links nodes of different graphs")
         return eigvals.to(eigvecs.dtype), eigvecs, mask, ptr, counts.tolist()
