@@ -100,3 +100,23 @@ def test_randomized_svd_with_energy_rank_against_exact():
     assert energy_rank(s, 1.0, total=fro2) == 10
     with pytest.raises(ValueError, match="total"):
         energy_rank(s, 0.5, total=1.0)
+
+
+@pytest.mark.parametrize("layout", [torch.sparse_coo, torch.sparse_csr])
+def test_to_torch_sparse_sums_duplicates_in_both_layouts_without_a_warning(layout):
+    import warnings
+
+    from graphrec.core.sparse import to_torch_sparse
+
+    # unsorted columns and a duplicate (1, 2) entry, as scipy allows before sum_duplicates
+    a = sp.csr_matrix((np.array([1.0, 2.0, 3.0, 4.0, 5.0]), np.array([2, 0, 2, 1, 2]), np.array([0, 2, 5])), shape=(2, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = to_torch_sparse(a, dtype=torch.float32, layout=layout)
+    assert t.layout == layout and t.dtype == torch.float32
+    np.testing.assert_array_equal(t.to_dense().numpy(), a.toarray())
+    assert a.nnz == 5, "the caller's matrix is left as it was"
+    x = torch.randn(3, 4)
+    torch.testing.assert_close(t @ x, torch.from_numpy(a.toarray()).float() @ x)
+    with pytest.raises(ValueError, match="layout"):
+        to_torch_sparse(a, layout=torch.strided)

@@ -1,6 +1,7 @@
 """Sparse-matrix helpers shared by the graph methods."""
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -8,11 +9,32 @@ import scipy.sparse as sp
 import torch
 
 
-def to_torch_sparse(a: sp.spmatrix, device: Any = "cpu", dtype: torch.dtype | None = torch.float64) -> torch.Tensor:
-    """A coalesced ``torch.sparse_coo_tensor`` holding the scipy matrix ``a`` (shape kept).
+def sparse_csr_tensor(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """``torch.sparse_csr_tensor`` without torch's one-time "sparse CSR support is in beta" notice.
+
+    The layout is an internal choice of the callers, not something their users should be warned about.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
+        return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
+
+
+def to_torch_sparse(a: sp.spmatrix, device: Any = "cpu", dtype: torch.dtype | None = torch.float64,
+                    layout: torch.layout = torch.sparse_coo) -> torch.Tensor:
+    """The scipy matrix ``a`` as a torch sparse tensor (shape kept): coalesced COO, or CSR with
+    ``layout=torch.sparse_csr`` (duplicates summed, columns sorted).
 
     ``dtype=None`` keeps the dtype of ``a``'s values.
     """
+    if layout == torch.sparse_csr:
+        csr = sp.csr_matrix(a, copy=True)
+        csr.sum_duplicates()
+        values = torch.from_numpy(csr.data)
+        values = values if dtype is None else values.to(dtype)
+        crow, col = (torch.from_numpy(v.astype(np.int64)) for v in (csr.indptr, csr.indices))
+        return sparse_csr_tensor(crow, col, values, csr.shape).to(device)
+    if layout != torch.sparse_coo:
+        raise ValueError(f"layout must be torch.sparse_coo or torch.sparse_csr, got {layout}")
     coo = sp.coo_matrix(a)
     indices = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
     values = torch.from_numpy(coo.data)

@@ -24,13 +24,13 @@ Stability of Expressive Positional Encodings for Graphs", ICLR 2024 (arXiv 2310.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
+from graphrec.core.sparse import sparse_csr_tensor
 from graphrec.pe import _fused
 from graphrec.utils.threads import for_each_on_workers
 
@@ -416,9 +416,7 @@ def _csr(index: torch.Tensor, size: int, dtype: torch.dtype, row_sorted: bool = 
     crow = torch.zeros(size + 1, dtype=torch.long, device=index.device)
     crow[1:] = torch.bincount(rows, minlength=size).cumsum(0)
     values = torch.ones(len(cols), dtype=dtype, device=index.device)
-    with warnings.catch_warnings():   # torch's one-time "sparse CSR support is in beta" notice: an internal choice
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
-        return torch.sparse_csr_tensor(crow, cols, values, (size, size), check_invariants=False)
+    return sparse_csr_tensor(crow, cols, values, (size, size))
 
 
 class _Propagate(torch.autograd.Function):

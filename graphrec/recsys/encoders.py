@@ -77,7 +77,7 @@ class LightGCNEncoder(MFEncoder):
     def __init__(self, user_items: sp.csr_matrix, factors: int, n_layers: int) -> None:
         super().__init__(user_items.shape[0], user_items.shape[1], factors)
         self.n_layers = n_layers
-        adj = to_torch_sparse(normalized_bipartite_adjacency(user_items), dtype=None).to_sparse_csr()
+        adj = to_torch_sparse(normalized_bipartite_adjacency(user_items), dtype=None, layout=torch.sparse_csr)
         self.register_buffer("adjacency", adj, persistent=False)
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
