@@ -9,7 +9,8 @@ import scipy.sparse as sp
 import torch
 
 
-def sparse_csr_tensor(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+def sparse_csr_tensor(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor,
+                      shape: tuple[int, int]) -> torch.Tensor:
     """``torch.sparse_csr_tensor`` without torch's one-time "sparse CSR support is in beta" notice.
 
     The layout is an internal choice of the callers, not something their users should be warned about.

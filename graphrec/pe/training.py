@@ -22,7 +22,7 @@ __all__ = ["WarmupLinearDecay", "collate", "fit_graph_regressor", "graph_mae", "
 
 
 class WarmupLinearDecay:
-    """Learning-rate factor for ``LambdaLR``: linear warm-up over ``warmup`` epochs, then linear decay to 0 at ``epochs``.
+    """``LambdaLR`` factor: linear warm-up over ``warmup`` epochs, then linear decay to 0 at ``epochs``.
 
     A callable object rather than a closure so that ``LambdaLR.state_dict()`` records ``warmup``
     and ``epochs``: resuming a checkpoint with another schedule is then refused by the shared
