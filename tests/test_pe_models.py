@@ -114,6 +114,10 @@ def test_warmup_linear_decay_factors():
     expected = [1 / 3, 2 / 3 * 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0]
     assert [WarmupLinearDecay(2, 10)(e) for e in range(11)] == pytest.approx(expected)
     assert WarmupLinearDecay(0, 4)(0) == 1.0
+    with pytest.raises(ValueError, match="epochs"):
+        WarmupLinearDecay(2, 0)
+    with pytest.raises(ValueError, match="warmup"):
+        WarmupLinearDecay(-1, 10)
 
 
 def test_resuming_with_another_schedule_is_refused(tmp_path):

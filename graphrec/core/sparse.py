@@ -9,15 +9,25 @@ import scipy.sparse as sp
 import torch
 
 
+_csr_notice_given = False
+
+
 def sparse_csr_tensor(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor,
                       shape: tuple[int, int]) -> torch.Tensor:
-    """``torch.sparse_csr_tensor`` without torch's one-time "sparse CSR support is in beta" notice.
+    """``torch.sparse_csr_tensor`` without torch's "sparse CSR support is in beta" notice.
 
     The layout is an internal choice of the callers, not something their users should be warned about.
+    torch gives that notice once per process, at the first CSR tensor, so only the first call here
+    silences it; later calls go straight to torch.
     """
+    global _csr_notice_given
+    if _csr_notice_given:
+        return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
-        return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
+        out = torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
+    _csr_notice_given = True
+    return out
 
 
 def to_torch_sparse(a: sp.spmatrix, device: Any = "cpu", dtype: torch.dtype | None = torch.float64,

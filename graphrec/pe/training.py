@@ -30,8 +30,8 @@ class WarmupLinearDecay:
     """
 
     def __init__(self, warmup: int, epochs: int) -> None:
-        self.warmup = warmup
-        self.epochs = epochs
+        self.warmup = check_int(warmup, "warmup", low=0)
+        self.epochs = check_int(epochs, "epochs", low=1)
 
     def __call__(self, epoch: int) -> float:
         return min(1.0, (epoch + 1) / (self.warmup + 1)) * max(0.0, 1.0 - epoch / self.epochs)
