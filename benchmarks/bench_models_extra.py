@@ -1,4 +1,4 @@
-"""Side-by-side numbers for SSVI (vs dense VI), CDSP-MoE (vs unpruned / dense MoE) and InfoKoopman (slow manifold).
+"""Side-by-side numbers for SSVI (vs dense VI) and CDSP-MoE (vs unpruned / dense MoE); InfoKoopman: bench_koopman.py.
 
     python benchmarks/bench_models_extra.py benchmarks/results/models_extra.json
 """
@@ -9,7 +9,6 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from graphrec.models.ssvi import SSVIClassifier
 from graphrec.models.moe import CDSPMoERegressor
-from graphrec.models.koopman import InfoKoopman, von_neumann_entropy
 
 out = {}
 def ece(p, y, bins=10):
@@ -42,19 +41,4 @@ for name, kw in {"cdsp (lambda_conf=10, r=D/sqrt(N))": {}, "no game (lambda_conf
                               offdiag_alpha_mean=round(float(m.alpha_[~np.eye(4, dtype=bool)].mean()), 3))
     print(out["moe " + name], flush=True)
 
-MU, LAM, DT = -0.5, -3.0, 0.1
-def slow(n, steps, seed):
-    r = np.random.default_rng(seed); x0 = r.uniform(-2, 2, (n, 2)); t = np.arange(steps) * DT; bb = LAM / (LAM - 2 * MU)
-    x1 = x0[:, :1] * np.exp(MU * t); x2 = bb * x1**2 + (x0[:, 1:] - bb * x0[:, :1] ** 2) * np.exp(LAM * t)
-    return np.stack([x1, x2], 2)
-x = slow(128, 30, 0); test = slow(30, 51, 1)
-for sign in (-1, 1):
-    k = InfoKoopman(n_latent=4, hidden=(32, 32), linear_decoder=True, ridge=1e-4, lam_mi=0.0, lam_ent=0.01, entropy_sign=sign, horizon=10,
-                    lam_lin=1.0, n_epochs=300, batch_size=128, lr=5e-3, random_state=0).fit(x)
-    out[f"koopman entropy_sign={sign}"] = dict(
-        eigenvalues=[round(float(v), 4) for v in np.sort(np.abs(k.eigenvalues_))[::-1]],
-        planted=[round(float(v), 4) for v in np.exp(np.array([0, MU, 2 * MU, LAM]) * DT)],
-        rollout50_rel_mse=round(float(np.mean((k.predict(test[:, 0], 50) - test) ** 2) / np.mean(test**2)), 5),
-        latent_entropy=round(float(von_neumann_entropy(torch.as_tensor(k.transform(x).reshape(-1, 4)))), 4))
-    print(out[f"koopman entropy_sign={sign}"], flush=True)
 json.dump(out, open(sys.argv[1], "w"), indent=1)

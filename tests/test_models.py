@@ -7,6 +7,7 @@ of opposite tasks, the slow-manifold Koopman spectrum).
 """
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -310,6 +311,20 @@ def test_ridge_koopman_recovers_a_linear_system():
     torch.testing.assert_close(k, a, atol=1e-6, rtol=0)
 
 
+def test_ridge_koopman_survives_collinear_float32_latents():
+    # A latent coordinate that copies another, next to large ones: in float32, Z^T Z + 1e-4 I rounds to a
+    # singular matrix (torch.linalg.solve raises on it); the float64 solve still fits K.
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(3712, 3, generator=g) * 1e3
+    z = torch.cat([z, z[:, :1]], 1)
+    z_next = z @ torch.randn(4, 4, generator=g) * 0.1
+    k = ridge_koopman(z, z_next, ridge=1e-4)
+    assert k.dtype == torch.float32
+    assert float((z @ k - z_next).abs().max() / z_next.abs().max()) < 1e-5
+    with pytest.raises(ValueError, match="ridge"):  # a zero coordinate and no ridge: singular in any precision
+        ridge_koopman(torch.cat([z, torch.zeros(3712, 1)], 1), torch.cat([z_next, torch.zeros(3712, 1)], 1), ridge=0.0)
+
+
 def test_temporal_infonce_matches_a_loop():
     g = torch.Generator().manual_seed(0)
     z = torch.randn(2, 6, 3, generator=g, dtype=torch.float64)
@@ -341,25 +356,37 @@ def _slow_manifold(n: int, steps: int, seed: int) -> np.ndarray:
 
 
 def test_koopman_eigenvalues_recover_the_slow_manifold_spectrum():
-    # One fit's result depends on its seed and on the CPU's float rounding (one seed that passed on an Intel
-    # CPU missed on an AMD one), so three seeds are fitted. Measured over seeds 0-7 at 600 epochs: the slow
-    # eigenvalues (1, e^{mu dt}, e^{2 mu dt}) are within .041 of the planted ones for every seed. The fast
-    # mode e^{lambda dt} = .74 decays to 5% within 10 steps, so the trajectories pin it only loosely
-    # (errors .006-.123). The 50-step relative error is .003-.07 for 6 of the 8 seeds and .31 for one.
+    # A single training can stall in a poor optimum whose final loss is 8-270x higher (seeds 1, 3 and 7 of 0-7
+    # at 600 epochs: slow modes merged into a complex pair or 50-step errors of 25-65%), and which seeds do
+    # changes with the CPU's float rounding; n_init=3 keeps the lowest-loss training. Measured with n_init=3
+    # over random_state 0-5: slow eigenvalues within .036, the fast one within .092 (it decays to 5% within
+    # 10 steps, so the trajectories pin it loosely), 50-step relative errors .002-.010.
     x = _slow_manifold(128, 30, 0)
-    test = _slow_manifold(30, 51, 1)
+    model = InfoKoopman(n_latent=4, hidden=(32, 32), linear_decoder=True, ridge=1e-4, lam_mi=0.0, lam_ent=0.0, horizon=10,
+                        lam_lin=1.0, n_epochs=600, batch_size=128, lr=5e-3, n_init=3, random_state=0).fit(x)
     planted = np.exp(np.array([0.0, MU, 2 * MU, LAM]) * DT)  # constant, x1, x1^2 and x2 - b x1^2
-    fast_errors, relative_errors = [], []
-    for seed in range(3):
-        model = InfoKoopman(n_latent=4, hidden=(32, 32), linear_decoder=True, ridge=1e-4, lam_mi=0.0, lam_ent=0.0,
-                            horizon=10, lam_lin=1.0, n_epochs=600, batch_size=128, lr=5e-3, random_state=seed).fit(x)
-        found = np.sort(np.abs(model.eigenvalues_))[::-1]
-        assert np.abs(model.eigenvalues_.imag).max() < 1e-6
-        np.testing.assert_allclose(found[:3], planted[:3], atol=0.05)
-        fast_errors.append(abs(found[3] - planted[3]))
-        relative_errors.append(np.mean((model.predict(test[:, 0], 50) - test) ** 2) / np.mean(test**2))
-    assert np.median(fast_errors) < 0.1
-    assert np.median(relative_errors) < 0.05
+    found = np.sort(np.abs(model.eigenvalues_))[::-1]
+    assert np.abs(model.eigenvalues_.imag).max() < 1e-6
+    np.testing.assert_allclose(found[:3], planted[:3], atol=0.05)
+    assert abs(found[3] - planted[3]) < 0.12
+    test = _slow_manifold(30, 51, 1)
+    assert np.mean((model.predict(test[:, 0], 50) - test) ** 2) < 0.05 * np.mean(test**2)
+
+
+def test_koopman_n_init_keeps_the_lowest_loss_training(caplog):
+    x = _slow_manifold(32, 12, 0)
+    kw = dict(n_latent=4, hidden=(8,), linear_decoder=True, ridge=1e-4, horizon=3, n_epochs=15, batch_size=16, random_state=0)
+    with caplog.at_level(logging.DEBUG, logger="graphrec.models.koopman"):
+        model = InfoKoopman(n_init=4, **kw).fit(x)
+    losses = [float(r.getMessage().rsplit(" ", 1)[1]) for r in caplog.records if "initialisation" in r.getMessage()]
+    assert len(losses) == 4 and len(set(losses)) == 4   # four different trainings
+    assert model.best_init_ == int(np.argmin(losses))
+    assert model.history_[-1]["train_loss"] == pytest.approx(min(losses), rel=1e-3)
+    # n_init=1 is the first of those trainings, as before the option existed
+    first = InfoKoopman(**kw).fit(x)
+    assert first.best_init_ == 0 and first.history_[-1]["train_loss"] == pytest.approx(losses[0], rel=1e-3)
+    with pytest.raises(ValueError, match="n_init"):
+        InfoKoopman(n_init=0, **kw).fit(x)
 
 
 def test_entropy_sign_is_a_parameter_that_shapes_the_latent():

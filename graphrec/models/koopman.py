@@ -97,14 +97,24 @@ def temporal_infonce(z: torch.Tensor, k: int = 3, tau: float = 0.07) -> torch.Te
 
 
 def ridge_koopman(z: torch.Tensor, z_next: torch.Tensor, ridge: float = 0.1) -> torch.Tensor:
-    """``K = (Z^T Z + ridge I)^{-1} Z^T Z'`` for rows ``z`` and ``z_next`` ``(n, m)`` (so ``z_next ≈ z K``)."""
+    """``K = (Z^T Z + ridge I)^{-1} Z^T Z'`` for rows ``z`` and ``z_next`` ``(n, m)`` (so ``z_next ≈ z K``).
+
+    The normal equations are formed and solved in float64 (``m`` is small) and ``K`` is returned in
+    ``z``'s dtype: in float32, a latent coordinate that has collapsed next to large ones makes
+    ``Z^T Z + ridge I`` singular to working precision.
+    """
     z = as_tensor(z, "z", ndim=2)
     z_next = as_tensor(z_next, "z_next", ndim=2).to(z)
     if z.shape != z_next.shape:
         raise ValueError(f"z and z_next must have the same shape, got {tuple(z.shape)} and {tuple(z_next.shape)}")
     ridge = check_float(ridge, "ridge", low=0.0)
-    gram = z.T @ z + ridge * torch.eye(z.shape[1], dtype=z.dtype, device=z.device)
-    return torch.linalg.solve(gram, z.T @ z_next)
+    z64, z_next64 = z.double(), z_next.double()
+    gram = z64.T @ z64 + ridge * torch.eye(z.shape[1], dtype=torch.float64, device=z.device)
+    k, info = torch.linalg.solve_ex(gram, z64.T @ z_next64)
+    if int(info) != 0:
+        raise ValueError(f"Z^T Z + ridge I is singular (ridge={ridge}): the latents z span fewer than their "
+                         f"{z.shape[1]} dimensions; use ridge > 0")
+    return k.to(z.dtype)
 
 
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -154,6 +164,11 @@ class InfoKoopman(GraphrecEstimator):
     lr : float
         Adam learning rate.
     grad_clip : float
+    n_init : int, default=1
+        Number of trainings from different initialisations; the one with the lowest final training
+        loss (its last epoch's mean) is kept, as ``KMeans(n_init=...)`` keeps its lowest inertia.
+        Training can stall in a poor local optimum (a pair of slow modes merged into a complex
+        pair, say) that shows as a final loss an order of magnitude or more higher.
     random_state, device, verbose
 
     Attributes
@@ -164,6 +179,9 @@ class InfoKoopman(GraphrecEstimator):
         Eigenvalues of ``koopman_``, sorted by decreasing modulus.
     module_ : torch.nn.Module (``encoder``, ``decoder``)
     history_ : list of dict
+        Per-epoch records of the kept training.
+    best_init_ : int
+        Index (from 0) of the kept training among the ``n_init``.
 
     Examples
     --------
@@ -193,6 +211,7 @@ class InfoKoopman(GraphrecEstimator):
         batch_size: int = 16,
         lr: float = 1e-3,
         grad_clip: float = 1.0,
+        n_init: int = 1,
         random_state: Any = None,
         device: Any = "cpu",
         verbose: bool | int = False,
@@ -213,6 +232,7 @@ class InfoKoopman(GraphrecEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.grad_clip = grad_clip
+        self.n_init = n_init
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -246,11 +266,9 @@ class InfoKoopman(GraphrecEstimator):
         batch = check_int(self.batch_size, "batch_size", low=1)
         lr = check_float(self.lr, "lr", low=0.0, low_open=True)
         clip = check_float(self.grad_clip, "grad_clip", low=0.0, low_open=True)
+        n_init = check_int(self.n_init, "n_init", low=1)
         device = check_device(self.device)
         rng = check_random_state(self.random_state)
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(int(rng.integers(0, 2**63 - 1)))
-            module = _KoopmanAE(X.shape[2], m, hidden, bool(self.linear_decoder))
         xt = torch.as_tensor(X, dtype=torch.float32, device=device)
 
         def loss_fn(model: _KoopmanAE, b: tuple[torch.Tensor]) -> torch.Tensor:
@@ -271,10 +289,20 @@ class InfoKoopman(GraphrecEstimator):
                 loss = loss + sign * lam_ent * von_neumann_entropy(z.reshape(-1, m))
             return loss
 
-        optimizer = torch.optim.Adam(module.parameters(), lr=lr)
-        trainer = Trainer(module, optimizer, loss_fn, max_epochs=epochs, device=device, grad_clip=clip,
-                          random_state=rng, verbose=self.verbose)
-        result = trainer.fit(lambda epoch, g: tensor_batches(xt, batch_size=batch, generator=g))
+        best = None
+        for i in range(n_init):
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                torch.manual_seed(int(rng.integers(0, 2**63 - 1)))
+                candidate = _KoopmanAE(X.shape[2], m, hidden, bool(self.linear_decoder))
+            optimizer = torch.optim.Adam(candidate.parameters(), lr=lr)
+            trainer = Trainer(candidate, optimizer, loss_fn, max_epochs=epochs, device=device, grad_clip=clip,
+                              random_state=rng, verbose=self.verbose)
+            result = trainer.fit(lambda epoch, g: tensor_batches(xt, batch_size=batch, generator=g))
+            final_loss = result.history[-1]["train_loss"]
+            logger.debug("InfoKoopman: initialisation %d of %d, final loss %.4g", i + 1, n_init, final_loss)
+            if best is None or final_loss < best[0]:
+                best = (final_loss, i, candidate, result)
+        _, self.best_init_, module, result = best
         self.module_ = module.eval()
         self.n_features_in_ = X.shape[2]
         with torch.no_grad():
