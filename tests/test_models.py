@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
 
+from graphrec.datasets.generators import make_slow_manifold
 from graphrec.models.grassmann import CausalGrassmannMixing, CausalTransformerLM, CharLanguageModel, GrassmannLM, plucker
 from graphrec.models.koopman import InfoKoopman, ridge_koopman, temporal_infonce, von_neumann_entropy
 from graphrec.models.moe import CDSPMoERegressor, SharedSubspaceMoE, conflict_loss, sparse_aligned_cosine
@@ -341,18 +342,8 @@ def test_temporal_infonce_matches_a_loop():
     assert float(temporal_infonce(z, k=k, tau=tau)) == pytest.approx(total / count, abs=1e-12)
 
 
-MU, LAM, DT = -0.5, -3.0, 0.1
-
-
 def _slow_manifold(n: int, steps: int, seed: int) -> np.ndarray:
-    """Exact trajectories of x1' = mu x1, x2' = lambda (x2 - x1^2) (invariant span {1, x1, x2, x1^2})."""
-    rng = np.random.default_rng(seed)
-    x0 = rng.uniform(-2, 2, (n, 2))
-    t = np.arange(steps) * DT
-    b = LAM / (LAM - 2 * MU)
-    x1 = x0[:, :1] * np.exp(MU * t)
-    x2 = b * x1**2 + (x0[:, 1:] - b * x0[:, :1] ** 2) * np.exp(LAM * t)
-    return np.stack([x1, x2], 2)
+    return make_slow_manifold(n, steps, random_state=seed)
 
 
 def test_koopman_eigenvalues_recover_the_slow_manifold_spectrum():
@@ -364,7 +355,7 @@ def test_koopman_eigenvalues_recover_the_slow_manifold_spectrum():
     x = _slow_manifold(128, 30, 0)
     model = InfoKoopman(n_latent=4, hidden=(32, 32), linear_decoder=True, ridge=1e-4, lam_mi=0.0, lam_ent=0.0, horizon=10,
                         lam_lin=1.0, n_epochs=600, batch_size=128, lr=5e-3, n_init=3, random_state=0).fit(x)
-    planted = np.exp(np.array([0.0, MU, 2 * MU, LAM]) * DT)  # constant, x1, x1^2 and x2 - b x1^2
+    _, planted = make_slow_manifold(1, 2, return_eigenvalues=True)  # constant, x1, x1^2 and x2 - b x1^2
     found = np.sort(np.abs(model.eigenvalues_))[::-1]
     assert np.abs(model.eigenvalues_.imag).max() < 1e-6
     np.testing.assert_allclose(found[:3], planted[:3], atol=0.05)

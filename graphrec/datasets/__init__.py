@@ -17,6 +17,8 @@ from graphrec.datasets.generators import (
     make_ctr,
     make_knowledge_graph,
     make_latent_factor_interactions,
+    make_slow_manifold,
+    make_union_of_subspaces,
 )
 from graphrec.datasets.interactions import Interactions
 from graphrec.datasets.tensor import ContinuousTensor
@@ -43,5 +45,7 @@ __all__ = [
     "make_ctr",
     "make_knowledge_graph",
     "make_latent_factor_interactions",
+    "make_slow_manifold",
+    "make_union_of_subspaces",
     "register_format",
 ]

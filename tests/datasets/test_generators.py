@@ -26,6 +26,7 @@ from graphrec.datasets.generators import (
     make_ctr,
     make_knowledge_graph,
     make_latent_factor_interactions,
+    make_slow_manifold,
 )
 
 SMALL = {
@@ -392,3 +393,39 @@ def test_union_of_subspaces_points_lie_on_their_planted_subspace():
     assert 0.3 < np.linalg.norm(noisy - clean_part @ np.linalg.svd(noisy, full_matrices=False)[2][:2], axis=1).mean() < 0.7
     with pytest.raises(ValueError, match="subspace_dim"):
         make_union_of_subspaces(10, 2, 3, 4)
+
+
+# ---------------------------------------------------------------- slow manifold (Koopman)
+
+
+def test_slow_manifold_solves_its_ode():
+    from scipy.integrate import solve_ivp
+
+    mu, lam, dt = -0.4, -2.5, 0.05
+    X = make_slow_manifold(3, 40, mu=mu, lam=lam, dt=dt, random_state=0)
+    for x in X:
+        sol = solve_ivp(lambda t, s: [mu * s[0], lam * (s[1] - s[0] ** 2)], (0, 39 * dt), x[0],
+                        t_eval=np.arange(40) * dt, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(x, sol.y.T, atol=1e-8)
+
+
+def test_slow_manifold_koopman_observables_evolve_by_the_planted_eigenvalues():
+    mu, lam = -0.5, -3.0
+    X, eig = make_slow_manifold(5, 12, mu=mu, lam=lam, return_eigenvalues=True, random_state=1)
+    b = lam / (lam - 2 * mu)
+    g = np.stack([np.ones_like(X[..., 0]), X[..., 0], X[..., 0] ** 2, X[..., 1] - b * X[..., 0] ** 2], -1)
+    np.testing.assert_allclose(g[:, 1:], g[:, :-1] * eig, rtol=1e-10, atol=1e-12)
+    assert np.abs(X[:, 0]).max() <= 2.0   # initial states in [-init_range, init_range]^2
+
+
+def test_slow_manifold_is_seeded_and_checks_its_arguments():
+    np.testing.assert_array_equal(make_slow_manifold(4, 6, random_state=3), make_slow_manifold(4, 6, random_state=3))
+    assert not np.array_equal(make_slow_manifold(4, 6, random_state=3), make_slow_manifold(4, 6, random_state=4))
+    with pytest.raises(ValueError, match="lam must differ from 2 \\* mu"):
+        make_slow_manifold(4, 6, mu=-1.0, lam=-2.0)
+    with pytest.raises(ValueError, match="n_steps"):
+        make_slow_manifold(4, 1)
+    with pytest.raises(ValueError, match="dt"):
+        make_slow_manifold(4, 6, dt=0.0)
+    with pytest.raises(ValueError, match="mu"):
+        make_slow_manifold(4, 6, mu=float("nan"))

@@ -8,9 +8,11 @@ seed, validates its arguments and returns the typed containers of :mod:`graphrec
 * :func:`make_knowledge_graph` -> ``Triples`` (planted bilinear relations);
 * :func:`make_ctr` -> ``CTRTable`` (logistic clicks over planted informative fields);
 * :func:`make_continuous_tensor` -> ``ContinuousTensor`` (low-rank smooth functions);
-* :func:`make_union_of_subspaces` -> ``(X, labels)`` arrays (points on a union of linear subspaces).
+* :func:`make_union_of_subspaces` -> ``(X, labels)`` arrays (points on a union of linear subspaces);
+* :func:`make_slow_manifold` -> trajectories ``(n, T, 2)`` (a nonlinear system with a planted Koopman spectrum).
 """
 from graphrec.datasets.generators.ctr import make_ctr
+from graphrec.datasets.generators.dynamics import make_slow_manifold
 from graphrec.datasets.generators.graph import make_attributed_sbm
 from graphrec.datasets.generators.interactions import make_latent_factor_interactions
 from graphrec.datasets.generators.kg import make_knowledge_graph
@@ -25,5 +27,6 @@ __all__ = [
     "make_ctr",
     "make_knowledge_graph",
     "make_latent_factor_interactions",
+    "make_slow_manifold",
     "make_union_of_subspaces",
 ]
