@@ -431,14 +431,16 @@ def test_concat_svd_clustering_beats_lsr_on_digits(digits, lsr_digits):
 
 
 @pytest.mark.slow
-def test_molrg_diffusion_beats_lsr_on_digits(digits, lsr_digits):
-    """Mean over the bench's seeds 0-2 (single seeds vary: one of them is below the baseline)."""
+def test_molrg_diffusion_matches_lsr_on_digits(digits, lsr_digits):
+    """Mean ACC over seeds 0-2 within .03 of the LSR baseline. Over 10 seeds it is .619 +- .044 against LSR's .609
+    (BENCHMARKS.md). That is on par, not better: seeds 0-2 gave .633 on one CPU and .609 on another. The uncentred
+    model's .511 fails."""
     from graphrec.subspace.diffusion import DiffusionSubspaceClustering
 
     X, y = digits
     accs = [clustering_accuracy(y, DiffusionSubspaceClustering(10, 4, center=True, random_state=seed).fit_predict(X))
             for seed in range(3)]
-    assert np.mean(accs) > lsr_digits[0]
+    assert np.mean(accs) > lsr_digits[0] - 0.03, accs
 
 
 # ---------------------------------------------------------------- bench task and device
