@@ -342,30 +342,26 @@ def test_temporal_infonce_matches_a_loop():
     assert float(temporal_infonce(z, k=k, tau=tau)) == pytest.approx(total / count, abs=1e-12)
 
 
-def _slow_manifold(n: int, steps: int, seed: int) -> np.ndarray:
-    return make_slow_manifold(n, steps, random_state=seed)
-
-
 def test_koopman_eigenvalues_recover_the_slow_manifold_spectrum():
     # A single training can stall in a poor optimum whose final loss is 8-270x higher (seeds 1, 3 and 7 of 0-7
     # at 600 epochs: slow modes merged into a complex pair or 50-step errors of 25-65%), and which seeds do
     # changes with the CPU's float rounding; n_init=3 keeps the lowest-loss training. Measured with n_init=3
     # over random_state 0-5: slow eigenvalues within .036, the fast one within .092 (it decays to 5% within
     # 10 steps, so the trajectories pin it loosely), 50-step relative errors .002-.010.
-    x = _slow_manifold(128, 30, 0)
+    # planted: the constant, x1, x1^2 and x2 - b x1^2
+    x, planted = make_slow_manifold(128, 30, return_eigenvalues=True, random_state=0)
     model = InfoKoopman(n_latent=4, hidden=(32, 32), linear_decoder=True, ridge=1e-4, lam_mi=0.0, lam_ent=0.0, horizon=10,
                         lam_lin=1.0, n_epochs=600, batch_size=128, lr=5e-3, n_init=3, random_state=0).fit(x)
-    _, planted = make_slow_manifold(1, 2, return_eigenvalues=True)  # constant, x1, x1^2 and x2 - b x1^2
     found = np.sort(np.abs(model.eigenvalues_))[::-1]
     assert np.abs(model.eigenvalues_.imag).max() < 1e-6
     np.testing.assert_allclose(found[:3], planted[:3], atol=0.05)
     assert abs(found[3] - planted[3]) < 0.12
-    test = _slow_manifold(30, 51, 1)
+    test = make_slow_manifold(30, 51, random_state=1)
     assert np.mean((model.predict(test[:, 0], 50) - test) ** 2) < 0.05 * np.mean(test**2)
 
 
 def test_koopman_n_init_keeps_the_lowest_loss_training(caplog):
-    x = _slow_manifold(32, 12, 0)
+    x = make_slow_manifold(32, 12, random_state=0)
     kw = dict(n_latent=4, hidden=(8,), linear_decoder=True, ridge=1e-4, horizon=3, n_epochs=15, batch_size=16, random_state=0)
     with caplog.at_level(logging.DEBUG, logger="graphrec.models.koopman"):
         model = InfoKoopman(n_init=4, **kw).fit(x)
@@ -381,7 +377,7 @@ def test_koopman_n_init_keeps_the_lowest_loss_training(caplog):
 
 
 def test_entropy_sign_is_a_parameter_that_shapes_the_latent():
-    x = _slow_manifold(64, 20, 2)
+    x = make_slow_manifold(64, 20, random_state=2)
     ranks = {}
     for sign in (-1, 1):
         model = InfoKoopman(n_latent=4, hidden=(16,), lam_mi=0.0, lam_ent=1.0, entropy_sign=sign, n_epochs=40, batch_size=64,
@@ -391,7 +387,7 @@ def test_entropy_sign_is_a_parameter_that_shapes_the_latent():
 
 
 def test_koopman_errors():
-    x = _slow_manifold(8, 5, 0)
+    x = make_slow_manifold(8, 5, random_state=0)
     with pytest.raises(ValueError, match="entropy_sign"):
         InfoKoopman(entropy_sign=2).fit(x)
     with pytest.raises(ValueError, match="horizon"):
@@ -414,5 +410,5 @@ def test_models_run_on_cuda():
     assert SSVIClassifier(hidden=(8,), n_epochs=1, device="cuda", random_state=0).fit(x[:200], y[:200]).predict(x[:5]).shape == (5,)
     xm, ym, task = _two_task_data(-1.0)
     assert CDSPMoERegressor(d_model=8, n_experts=2, n_epochs=1, device="cuda", random_state=0).fit(xm, ym, task).predict(xm[:3], task[:3]).shape == (3,)
-    traj = _slow_manifold(8, 6, 0)
+    traj = make_slow_manifold(8, 6, random_state=0)
     assert InfoKoopman(n_latent=2, hidden=(4,), n_epochs=1, device="cuda", random_state=0).fit(traj).predict(traj[:, 0], 3).shape == (8, 4, 2)
