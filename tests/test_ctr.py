@@ -1,6 +1,8 @@
 """graphrec.ctr: schema, backbones, CTRClassifier, OptFS, DNIS."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -51,6 +53,27 @@ def test_schema_rejects_bad_frames(frame, err):
         schema.transform(frame)
 
 
+def test_schema_before_fit_raises_not_fitted():
+    from sklearn.exceptions import NotFittedError
+
+    schema = CTRSchema(["a"])
+    with pytest.raises(NotFittedError, match="CTRSchema is not fitted"):
+        schema.transform(pd.DataFrame({"a": ["x"]}))
+    with pytest.raises(NotFittedError, match="CTRSchema is not fitted"):
+        schema.field_of()
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_schema_rejects_infinite_numerics(value):
+    # log_bin would send both infinities to the same int64-min bin, silently
+    bad = pd.DataFrame({"a": ["x", "y"], "n": [1.0, value]})
+    with pytest.raises(ValueError, match="numeric field 'n' holds an infinite value in row 1"):
+        CTRSchema(["a"], ["n"]).fit(bad)
+    schema = CTRSchema(["a"], ["n"]).fit(pd.DataFrame({"a": ["x", "y"], "n": [1.0, 2.0]}))
+    with pytest.raises(ValueError, match="infinite"):
+        schema.transform(bad)
+
+
 # ---------------------------------------------------------------- backbones
 def test_fm_pairwise_equals_naive_double_sum_and_hand_case():
     e = torch.randn(7, 5, 3, dtype=torch.float64)
@@ -78,6 +101,16 @@ def test_classifier_learns_planted_signal(planted, backbone):
     assert proba.shape == (len(table.splits["test"]), 2) and np.allclose(proba.sum(1), 1.0)
 
 
+def test_predict_proba_saturates_without_overflow():
+    """Logits beyond +-709 overflow exp(-l); the probabilities must still be exact 0 / 1, with no warning."""
+    clf = CTRClassifier("fm")
+    clf.decision_function = lambda X: np.array([-800.0, 0.0, 800.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        proba = clf.predict_proba(None)
+    np.testing.assert_array_equal(proba, [[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
+
+
 def test_classifier_bad_input(planted):
     table, _ = planted
     X, y = table.split("train")
@@ -85,6 +118,8 @@ def test_classifier_bad_input(planted):
         CTRClassifier("fm", max_epochs=1, **SMALL).fit(X, np.where(y == 1, -1, 0))
     with pytest.raises(ValueError, match="backbone"):
         CTRClassifier("xdeepfm", **SMALL).fit(X, y)
+    with pytest.raises(TypeError, match="hidden must be a sequence"):
+        CTRClassifier("deepfm", max_epochs=1, **{**SMALL, "hidden": 32}).fit(X, y)
     clf = CTRClassifier("fm", max_epochs=1, **SMALL).fit(X, y)
     with pytest.raises(ValueError, match="missing columns"):
         clf.predict_proba(X.drop(columns=[X.columns[0]]))

@@ -347,6 +347,36 @@ def test_bad_training_input():
         DirectAU(threshold=5.0, epochs=1).fit(sp.csr_matrix(np.array([[1.0, 4.0], [2.0, 3.0]])))
 
 
+@pytest.mark.parametrize("cls", [DirectAU, LightGCN])
+def test_seeded_fit_leaves_the_global_torch_rng_alone(cls):
+    m = sp.csr_matrix(np.kron(np.eye(3), np.ones((2, 2))).astype(np.float32))
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    cls(factors=4, epochs=1, batch_size=4, random_state=0).fit(m)
+    torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_recommend_takes_a_sparse_array_row():
+    m = sp.csr_array(np.kron(np.eye(3), np.ones((2, 2))).astype(np.float32))
+    model = DirectAU(factors=4, epochs=1, batch_size=4, random_state=0).fit(m)
+    assert m[1].ndim == 1  # indexing a sparse array with an int gives a 1-D row
+    ids, scores = model.recommend(1, m[1], N=3)
+    expected_ids, expected_scores = model.recommend(1, m[[1]], N=3)
+    np.testing.assert_array_equal(ids, expected_ids)
+    np.testing.assert_array_equal(scores, expected_scores)
+    assert not set(ids) & {0, 1}
+    with pytest.raises(ValueError, match="user_items must be a 2-D"):
+        DirectAU(epochs=1).fit(m[1])
+
+
+def test_directau_with_too_few_interactions_names_the_input():
+    one = sp.csr_matrix(([1.0], ([0], [0])), shape=(3, 3))
+    with pytest.raises(ValueError, match="user_items has 1 interaction.*DirectAU needs at least 2"):
+        DirectAU(factors=2, epochs=1, random_state=0).fit(one)
+    assert BPR(factors=2, epochs=1, random_state=0).fit(one).user_factors_.shape == (3, 2)
+
+
 def test_threshold_keeps_high_ratings_only():
     ratings = sp.csr_matrix(np.array([[5, 1, 0, 4], [2, 5, 4, 0], [0, 3, 5, 5]], dtype=np.float32))
     model = DirectAU(factors=4, epochs=1, batch_size=4, threshold=3.5, random_state=0).fit(ratings)
@@ -370,6 +400,16 @@ def test_implicit_wrappers(planted):
         assert not set(ids) & set(train[0].indices)
     ours = evaluate_full_ranking(lambda b: model.user_factors_[b] @ model.item_factors_.T, train, test, ks=(10,))
     assert ours["recall@10"] > 0
+
+
+def test_implicit_wrappers_check_threshold():
+    pytest.importorskip("implicit")
+    from graphrec.recsys.peers import ImplicitALS, ImplicitBPR
+
+    m = sp.csr_matrix(np.eye(4, dtype=np.float32))
+    for cls in (ImplicitALS, ImplicitBPR):
+        with pytest.raises(TypeError, match="threshold must be a real number"):
+            cls(factors=2, iterations=1, threshold="3").fit(m)
 
 
 def test_implicit_missing_gives_clear_error(monkeypatch):

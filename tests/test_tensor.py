@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from graphrec.tensor import FunBaT, MaskedCPALS, MaskedTuckerALS, MaternSDE, kfold_splits, matern_kernel
+from graphrec.tensor import FunBaT, MaskedCPALS, MaskedTuckerALS, MaternSDE, bin_coords, kfold_splits, matern_kernel
 from graphrec.tensor import contractions
 from graphrec.tensor.statespace import posterior_at, smooth
 
@@ -345,6 +345,18 @@ def test_bad_input():
         FunBaT(merge_variance=0.0).fit(X, y)
 
 
+def test_coords_without_columns_and_zero_d_hyper_parameters():
+    no_modes = np.zeros((5, 0))
+    for est in (FunBaT(epochs=1), MaskedCPALS(n_iter=1), MaskedTuckerALS(n_iter=1)):
+        with pytest.raises(ValueError, match="coords has shape \\(5, 0\\); expected one column per mode"):
+            est.fit(no_modes, np.arange(5.0))
+    X, y, _ = _planted_cp(n=50)
+    # a 0-d array is one number for every mode, like a float
+    a = FunBaT(rank=1, epochs=2, lengthscale=np.array(0.2), variance=np.array(1.0), random_state=0).fit(X, y)
+    b = FunBaT(rank=1, epochs=2, lengthscale=0.2, variance=1.0, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+
+
 def test_kfold_splits_partition_and_are_seeded():
     folds = kfold_splits(103, 5, random_state=3)
     tests = np.concatenate([te for _, te in folds])
@@ -388,6 +400,31 @@ def test_masked_tucker_als_recovers_a_planted_tucker_tensor_that_cp_cannot():
         MaskedTuckerALS(rank=20, n_bins=4, n_iter=1).fit(coords[:20], y[:20])
     with pytest.raises(ValueError, match="columns"):
         tucker.predict(coords[:, :2])
+
+
+@pytest.mark.parametrize("cls", [MaskedCPALS, MaskedTuckerALS])
+def test_masked_als_without_ridge_handles_empty_bins(cls):
+    rng = np.random.default_rng(0)
+    coords, y = rng.uniform(size=(10, 2)), rng.standard_normal(10)
+    # 20 bins per mode for 10 points: most rows have no data, so the unregularised normal equations are singular
+    est = cls(rank=2, n_bins=20, n_iter=3, reg=0.0, random_state=0).fit(coords, y)
+    assert all(np.isfinite(F).all() for F in est.factors_)
+    empty = np.setdiff1d(np.arange(20), bin_coords(coords, est.low_, est.high_, est.n_bins_)[:, 0])
+    assert empty.size > 0
+    np.testing.assert_array_equal(est.factors_[0][empty], 0.0)  # the minimum-norm solution of an empty bin
+    assert np.isfinite(est.predict(rng.uniform(size=(5, 2)))).all()
+
+
+@pytest.mark.parametrize("n_bins, err, match", [
+    (2.7, TypeError, "n_bins must be an integer"),
+    ([3, 4, 5], ValueError, "one per mode \\(2\\)"),
+    ([[3, 4]], ValueError, "one per mode"),
+    (0, ValueError, "n_bins"),
+])
+def test_masked_als_rejects_bad_n_bins(n_bins, err, match):
+    rng = np.random.default_rng(0)
+    with pytest.raises(err, match=match):
+        MaskedCPALS(rank=2, n_bins=n_bins, n_iter=1).fit(rng.uniform(size=(10, 2)), rng.standard_normal(10))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import expit
 import torch.nn.functional as F
 
 from graphrec.base import GraphrecEstimator
@@ -78,6 +79,8 @@ class _CTRBase(GraphrecEstimator):
     def _check_common(self) -> None:
         check_choice(self.backbone, "backbone", BACKBONES)
         check_int(self.embed_dim, "embed_dim", low=1)
+        if isinstance(self.hidden, (str, bytes)) or not isinstance(self.hidden, (Sequence, np.ndarray)):
+            raise TypeError(f"hidden must be a sequence of layer widths, e.g. (400, 400), got {self.hidden!r}")
         if any(int(h) < 1 for h in self.hidden):
             raise ValueError(f"hidden must list positive layer widths, got {self.hidden!r}")
         if check_float(self.dropout, "dropout", low=0.0, high=1.0) == 1.0:
@@ -209,7 +212,7 @@ class _CTRBase(GraphrecEstimator):
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Click probabilities, shape (n_rows, 2): columns P(y=0), P(y=1)."""
-        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        p = expit(self.decision_function(X))  # no overflow for logits beyond +-709
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

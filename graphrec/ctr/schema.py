@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from sklearn.exceptions import NotFittedError
 
 from graphrec.utils.validation import check_int
 
@@ -79,6 +80,12 @@ class CTRSchema:
                     f"numeric field {name!r} holds NaN in row {int(np.flatnonzero(col.isna().to_numpy())[0])}; "
                     f"impute it or declare the field categorical"
                 )
+            infinite = ~np.isfinite(col.to_numpy(dtype=np.float64))
+            if infinite.any():
+                raise ValueError(
+                    f"numeric field {name!r} holds an infinite value in row {int(np.flatnonzero(infinite)[0])}; "
+                    f"expected finite numbers (clip it or declare the field categorical)"
+                )
 
     def _values(self, frame: pd.DataFrame, name: str) -> pd.Index:
         if name in self.numeric:
@@ -104,6 +111,8 @@ class CTRSchema:
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """Global feature ids, int64 of shape (n_rows, n_fields); unseen values get their field's OOV id."""
+        if not hasattr(self, "vocab_"):
+            raise NotFittedError("this CTRSchema is not fitted yet; call fit(frame) on the training rows first")
         self._columns(frame)
         out = np.empty((len(frame), len(self.fields_)), dtype=np.int64)
         for j, name in enumerate(self.fields_):
@@ -113,4 +122,6 @@ class CTRSchema:
 
     def field_of(self) -> np.ndarray:
         """Field index of every global feature id, int64 of shape (n_features,)."""
+        if not hasattr(self, "field_dims_"):
+            raise NotFittedError("this CTRSchema is not fitted yet; call fit(frame) on the training rows first")
         return np.repeat(np.arange(len(self.fields_)), self.field_dims_)

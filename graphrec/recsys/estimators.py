@@ -12,6 +12,7 @@ References: Wang et al., KDD 2022 (DirectAU); Rendle et al., UAI 2009 (BPR); He 
 from __future__ import annotations
 
 import pickle
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from graphrec.datasets.interactions import Interactions
 from graphrec.recsys.encoders import LightGCNEncoder, MFEncoder
 from graphrec.recsys.losses import bpr_loss, directau_loss, directau_loss_distributed
 from graphrec.recsys.optim import SparseRowAdam
+from graphrec.train.rng import isolated_rng
 from graphrec.utils.validation import check_bool, check_choice, check_device, check_float, check_int
 
 __all__ = ["DirectAU", "BPR", "LightGCN", "check_user_items"]
@@ -42,6 +44,8 @@ def check_user_items(user_items: Any, threshold: float | None = None, name: str 
                         f"got {type(user_items).__name__}")
     if user_items.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numbers, got dtype {user_items.dtype}")
+    if user_items.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D users x items matrix, got shape {user_items.shape}")
     if user_items.shape[0] == 0 or user_items.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {user_items.shape}); expected at least one user and one item")
     coo = sp.coo_matrix(user_items)
@@ -92,6 +96,8 @@ class _FactorRecommender(GraphrecEstimator):
         self._check_is_fitted()
         users, scalar = self._check_ids(userid, self.user_factors_.shape[0], "userid")
         N = check_int(N, "N", low=1)
+        if sp.issparse(user_items) and user_items.ndim == 1:  # a sparse array's row, e.g. csr_array[u]
+            user_items = user_items.reshape(1, -1)
         rows = check_user_items(user_items, name="user_items", allow_empty=True)
         n_items = self.item_factors_.shape[0]
         if rows.shape[1] != n_items:
@@ -189,15 +195,15 @@ class _TorchRecommender(_FactorRecommender):
             valid = check_user_items(user_items.splits["valid"], self.threshold, "valid split")
         device = check_device(self.device)
         seed = check_int(self.random_state, "random_state", low=0) if self.random_state is not None else None
-        if seed is not None:
-            torch.manual_seed(seed)
-        if self.encoder == "mf":
-            # row-sparse gradients (the same Adam update, without a full-size gradient per step);
-            # the data-parallel trainer sums dense gradients, so it keeps them dense
-            model = MFEncoder(train.shape[0], train.shape[1], self.factors, sharded=self.shard_embeddings,
-                              random_state=0 if seed is None else seed, sparse=not self.distributed)
-        else:
-            model = LightGCNEncoder(train, self.factors, self.n_layers)
+        # the initial tables are drawn from ``seed`` without touching the caller's torch RNG
+        with isolated_rng(seed, torch.device("cpu")) if seed is not None else nullcontext():
+            if self.encoder == "mf":
+                # row-sparse gradients (the same Adam update, without a full-size gradient per step);
+                # the data-parallel trainer sums dense gradients, so it keeps them dense
+                model = MFEncoder(train.shape[0], train.shape[1], self.factors, sharded=self.shard_embeddings,
+                                  random_state=0 if seed is None else seed, sparse=not self.distributed)
+            else:
+                model = LightGCNEncoder(train, self.factors, self.n_layers)
         self.n_items_ = train.shape[1]
         rows, cols = train.nonzero()
         users_t = torch.from_numpy(rows.astype(np.int64)).to(device)
@@ -211,8 +217,12 @@ class _TorchRecommender(_FactorRecommender):
                 return evaluate_full_ranking(lambda b: u[torch.as_tensor(b, device=u.device)] @ i.T,
                                              train, valid, ks=(20,), block_size=2048)
         # A final batch too small to shard or to hold a pair term is left out of every epoch.
+        fewest = max(self._min_batch_rows, world)
+        if rows.shape[0] < fewest:
+            raise ValueError(f"user_items has {rows.shape[0]} interaction(s); {type(self).__name__} needs at least "
+                             f"{fewest} to form a training batch")
         remainder = rows.shape[0] % self.batch_size
-        drop_last = 0 < remainder < max(self._min_batch_rows, world)
+        drop_last = 0 < remainder < fewest
         trainer_cls, extra = Trainer, {}
         if self.distributed:  # a sharded model's eval gathers its tables: every rank takes part
             trainer_cls, extra = DistributedTrainer, {"collective_eval": self.shard_embeddings}

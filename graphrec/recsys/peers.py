@@ -36,6 +36,8 @@ class _ImplicitWrapper(_FactorRecommender):
         implicit = _implicit()
         check_int(self.factors, "factors", low=1)
         check_int(self.iterations, "iterations", low=1)
+        if self.threshold is not None:
+            check_float(self.threshold, "threshold")
         train = check_user_items(user_items, self.threshold)
         model = self._make(implicit)
         model.fit(train, show_progress=bool(self.verbose))

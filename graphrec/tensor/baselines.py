@@ -32,24 +32,31 @@ def bin_coords(coords: np.ndarray, low: np.ndarray, high: np.ndarray, n_bins: np
 
 def _solve_rows(bins: np.ndarray, design: np.ndarray, r: np.ndarray, n_rows: int, reg: float) -> np.ndarray:
     """Ridge least squares per factor row: row ``i`` minimises ``sum_{n: bins_n = i} (r_n - design_n . f)^2
-    + reg ||f||^2``; returns (n_rows, R)."""
+    + reg ||f||^2``; returns (n_rows, R). With ``reg = 0`` a row the data does not determine (an empty
+    bin, or fewer points than ``R``) takes the minimum-norm least-squares solution (0 for an empty bin)."""
     R = design.shape[1]
     G = np.zeros((n_rows, R, R))
     np.add.at(G, bins, design[:, :, None] * design[:, None, :])
     rhs = np.zeros((n_rows, R))
     np.add.at(rhs, bins, design * r[:, None])
+    if reg == 0:
+        return (np.linalg.pinv(G, hermitian=True) @ rhs[:, :, None])[:, :, 0]
     return np.linalg.solve(G + reg * np.eye(R), rhs[:, :, None])[:, :, 0]
 
 
 def _check_fit_input(est: Any, coords: Any, y: Any) -> tuple[np.ndarray, np.ndarray, int, float, np.random.Generator]:
     X = check_array(coords, "coords", ndim=2)
+    if X.shape[1] == 0:
+        raise ValueError(f"coords has shape {X.shape}; expected one column per mode (at least one)")
     y = check_array(y, "y", ndim=1)
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"y has {y.shape[0]} values but coords has {X.shape[0]} rows")
     K = X.shape[1]
     R = check_int(est.rank, "rank", low=1)
-    nb = np.broadcast_to(np.asarray(est.n_bins), (K,))
-    est.n_bins_ = np.array([check_int(int(v), "n_bins", low=1) for v in nb])
+    nb = np.asarray(est.n_bins)
+    if nb.ndim > 1 or (nb.ndim == 1 and nb.shape[0] != K):
+        raise ValueError(f"n_bins must be one integer or one per mode ({K}), got {est.n_bins!r}")
+    est.n_bins_ = np.array([check_int(v, "n_bins", low=1) for v in np.broadcast_to(nb, (K,)).tolist()])
     check_int(est.n_iter, "n_iter", low=1)
     reg = check_float(est.reg, "reg", low=0.0)
     est.low_, est.high_ = X.min(0), X.max(0)
@@ -74,8 +81,9 @@ class MaskedCPALS(GraphrecEstimator):
     n_bins : int or sequence of int
         Bins per mode (e.g. 50 x 50 x 150 for Beijing, FunBaT's coarsest baseline grid).
     n_iter : int
-    reg : float
-        Ridge penalty on every factor row (keeps rows of sparsely observed bins finite).
+    reg : float >= 0
+        Ridge penalty on every factor row (keeps rows of sparsely observed bins finite). With 0, rows
+        the data does not determine take the minimum-norm least-squares solution (0 for an empty bin).
     random_state, verbose
 
     Attributes
@@ -169,7 +177,10 @@ class MaskedTuckerALS(GraphrecEstimator):
                 design = self._outer_rows(others) @ moved.T if others else np.tile(moved.T, (N, 1))
                 U[k] = _solve_rows(B[:, k], design, r, self.n_bins_[k], reg)
             Z = self._outer_rows([U[j][B[:, j]] for j in range(K)])
-            core = np.linalg.solve(Z.T @ Z + reg * np.eye(R**K), Z.T @ r).reshape((R,) * K)
+            if reg == 0:  # minimum-norm least squares: the normal equations are singular when N < R^K
+                core = np.linalg.lstsq(Z, r, rcond=None)[0].reshape((R,) * K)
+            else:
+                core = np.linalg.solve(Z.T @ Z + reg * np.eye(R**K), Z.T @ r).reshape((R,) * K)
         self.core_, self.factors_ = core, U
         return self
 

@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 
 def _per_mode(value: Any, name: str, n_modes: int) -> list[float]:
+    if isinstance(value, np.ndarray) and value.ndim == 0:  # a 0-d array is one number, as a float
+        value = value.item()
     vals = list(value) if isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, str) else [value] * n_modes
     if len(vals) != n_modes:
         raise ValueError(f"{name} has {len(vals)} entries for {n_modes} modes; give one number or one per mode")
@@ -197,7 +199,10 @@ class FunBaT(GraphrecEstimator):
 
     @staticmethod
     def _check_coords(coords: Any, name: str = "coords") -> np.ndarray:
-        return check_array(coords, name, ndim=2)
+        X = check_array(coords, name, ndim=2)
+        if X.shape[1] == 0:
+            raise ValueError(f"{name} has shape {X.shape}; expected one column per mode (at least one)")
+        return X
 
     def _site(self, J: torch.Tensor) -> np.ndarray:
         """Precision (T, R, R) of the merged pseudo-observations, with the optional ``I / merge_variance``."""
