@@ -64,3 +64,11 @@ def test_too_many_clusters_is_an_error():
         AttributedSpectralClustering(n_clusters=40).fit(g)
     with pytest.raises(ValueError, match="n_clusters"):
         AttributedSpectralClustering(n_clusters=0).fit(g)
+
+
+def test_smoothed_feature_embedding_checks_its_polynomial_order():
+    g = make_attributed_sbm(n_nodes=60, n_clusters=3, random_state=0)
+    with pytest.raises(ValueError, match="T must be"):   # T = -1 used to divide by T + 1 = 0 (NaN, then an SVD error)
+        smoothed_feature_embedding(g, 3, T=-1)
+    with pytest.raises(TypeError, match="T must be"):
+        smoothed_feature_embedding(g, 3, T=1.5)

@@ -181,6 +181,36 @@ def test_batches_cover_every_label_once_per_epoch(mode):
         assert len(batches) == -(-rows_seen // 16)
 
 
+@pytest.mark.parametrize("mode", ["kvsall", "1vsall"])
+@pytest.mark.parametrize("cls", [LowFER, TuckER])
+def test_a_last_batch_of_one_query_joins_the_one_before(cls, mode):
+    """Rows % batch_size == 1 used to end every epoch with a one-query batch that batch norm refuses."""
+    kg = _kg()
+    train = reciprocal(kg.train, kg.n_relations)
+    groups = group_queries(train, 2 * kg.n_relations)
+    rows = len(groups.queries) if mode == "kvsall" else len(train)
+    est = _small(cls, training=mode, batch_size=rows - 1, max_epochs=1).fit(kg)
+    assert est.n_epochs_ == 1
+    for bs in (rows - 1, (rows - 1) // 2, 16, rows + 5):
+        batches = kvsall_batches(groups, bs) if mode == "kvsall" else onevsall_batches(train, bs)
+        sizes = [len(s) for s, *_ in batches]
+        assert sum(sizes) == rows and min(sizes) >= 2 and max(sizes) <= bs + 1 and len(sizes) == len(batches)
+
+
+def test_fit_leaves_the_global_torch_rng_alone():
+    before = torch.get_rng_state()
+    _small(LowFER, max_epochs=1).fit(_kg())
+    _small(TuckER, max_epochs=1).fit(_kg())
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_scalar_ids_may_be_zero_dimensional_arrays_or_tensors():
+    est = _small(LowFER, max_epochs=1).fit(_kg())
+    expected = est.score([3], [1])
+    for head, rel in ((3, 1), (np.int64(3), np.array(1)), (torch.tensor(3), torch.tensor(1))):
+        np.testing.assert_array_equal(est.score(head, rel), expected)
+
+
 # ---------------------------------------------------------------------------- filtered ranks
 def test_filtered_link_ranks_equal_brute_force_loop():
     kg = _kg(3)
@@ -326,7 +356,8 @@ def test_bad_triples_are_rejected():
     "param,value,error",
     [("d_e", 0, ValueError), ("k", 1.5, TypeError), ("input_dropout", 1.0, ValueError),
      ("label_smoothing", -0.1, ValueError), ("lr", 0.0, ValueError), ("lr_decay", 1.5, ValueError),
-     ("training", "2vsall", ValueError), ("batch_size", 0, ValueError), ("device", "tpu", ValueError)],
+     ("training", "2vsall", ValueError), ("batch_size", 0, ValueError), ("batch_size", 1, ValueError),
+     ("resume", "no", TypeError), ("device", "tpu", ValueError)],
 )
 def test_bad_hyper_parameters_name_the_argument(param, value, error):
     with pytest.raises(error, match=param if param != "device" else "device"):

@@ -109,6 +109,34 @@ def test_training_is_reproducible_and_learns():
         fit_graph_regressor(model, [], graphs["val"], epochs=1)
 
 
+def _paths(n_graphs: int) -> list:
+    """Small path graphs with categorical nodes, edge types and a target, no PE."""
+    graphs = []
+    for g in range(n_graphs):
+        n = 3 + g % 3
+        src = torch.arange(n - 1)
+        ei = torch.stack([torch.cat([src, src + 1]), torch.cat([src + 1, src])])
+        graphs.append(Data(x=torch.arange(n) % 3, edge_index=ei, edge_attr=torch.ones(ei.shape[1], dtype=torch.long),
+                           y=torch.tensor([float(n)]), num_nodes=n))
+    return graphs
+
+
+def test_a_last_batch_of_one_graph_joins_the_one_before():
+    """9 graphs in batches of 4 used to end every epoch with a one-graph batch that batch norm refuses."""
+    graphs = _paths(9)
+    torch.manual_seed(0)
+    model = GINERegressor(None, n_node_types=3, n_edge_types=1, hidden_dims=8, n_layers=1)
+    result = fit_graph_regressor(model, graphs, graphs[:2], epochs=2, batch_size=4, random_state=0)
+    assert result.epochs_run == 2 and all(np.isfinite(r["train_loss"]) for r in result.history)
+
+
+def test_missing_edge_types_are_a_clear_error():
+    graphs = [Data(x=g.x, edge_index=g.edge_index, num_nodes=g.num_nodes) for g in _paths(3)]
+    model = GINERegressor(None, n_node_types=3, n_edge_types=1, hidden_dims=8, n_layers=1)
+    with pytest.raises(ValueError, match="edge_attr"):
+        model(collate(graphs))
+
+
 def test_warmup_linear_decay_factors():
     # warm-up 2 of 10 epochs: 1/3, 2/3 of the rate, then (1 - epoch/10), reaching 0 at epoch 10
     expected = [1 / 3, 2 / 3 * 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0]
@@ -185,6 +213,18 @@ def test_encoder_accepts_pyg_data_and_attributed_graphs():
     a = enc.fit_transform(graph)
     b = enc.transform(graph.to_pyg())
     np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_encoder_uses_the_edge_weights_of_pyg_data():
+    rng = np.random.default_rng(0)
+    upper = sp.triu(_ring(10), 1).tocsr()
+    upper.data = rng.uniform(0.1, 5.0, upper.nnz)
+    a = (upper + upper.T).tocoo()
+    data = Data(edge_index=torch.from_numpy(np.vstack([a.row, a.col]).astype(np.int64)),
+                edge_weight=torch.from_numpy(a.data), num_nodes=10)
+    enc = SPEEncoder(n_components=2, n_eigs=6, rho_hidden=8, random_state=0)
+    np.testing.assert_allclose(enc.fit_transform(data), enc.fit_transform(a.tocsr()), atol=1e-5)
+    np.testing.assert_allclose(enc.eigvals_, SPEEncoder(n_eigs=6).fit(data).eigvals_, atol=1e-6)
 
 
 def test_encoder_rejects_bad_hyper_parameters():

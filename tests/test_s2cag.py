@@ -207,6 +207,29 @@ def test_float32_matches_float64(cls, solver):
 
 
 @pytest.mark.parametrize("cls", [S2CAG, MS2CAG])
+def test_float32_does_not_overflow_where_alpha_to_the_T_leaves_its_range(cls):
+    """The PubMed preset (alpha=1.8, T=175: alpha^T ~ 1e44) used to give inf / NaN in float32."""
+    g = _planted(seed=5, n=300)
+    p, x_hat = propagation_matrix(g.adjacency), normalize_attributes(g.features)
+    rng = np.random.default_rng(0)
+    gm, hm = rng.standard_normal((g.n_features, 3)), rng.standard_normal((300, 3))
+    for T, alpha in ((175, 1.8), (1000, 3.0)):   # the second overflowed float64 (and Python's alpha ** (T + 1))
+        op64 = SmoothedRepresentation(p, x_hat, T, alpha, CPU)
+        op32 = SmoothedRepresentation(p, x_hat, T, alpha, CPU, dtype=torch.float32)
+        for ref, got in ((op64.matmat(torch.from_numpy(gm)), op32.matmat(torch.from_numpy(gm).float())),
+                         (op64.rmatmat(torch.from_numpy(hm)), op32.rmatmat(torch.from_numpy(hm).float()))):
+            assert torch.isfinite(ref).all() and torch.isfinite(got).all()
+            torch.testing.assert_close(got.double(), ref, rtol=1e-4, atol=1e-4 * float(ref.abs().max()))
+    # the scaled float32 form against float64 Horner, which T = 175 keeps in range
+    T, alpha = 175, 1.8
+    z64 = SmoothedRepresentation(p, x_hat, T, alpha, CPU).materialize().numpy()
+    z32 = SmoothedRepresentation(p, x_hat, T, alpha, CPU, dtype=torch.float32).materialize().numpy()
+    np.testing.assert_allclose(z32, z64, rtol=1e-4, atol=1e-4 * np.abs(z64).max())
+    est = cls(n_clusters=3, T=T, alpha=alpha, dtype="float32", random_state=0).fit(g)
+    assert np.isfinite(est.embedding_).all()
+
+
+@pytest.mark.parametrize("cls", [S2CAG, MS2CAG])
 def test_kmeans_labels_recover_the_planted_partition_reproducibly(cls):
     g = _planted(seed=3)
     a = cls(n_clusters=3, assign_labels="kmeans", random_state=5).fit(g)
@@ -215,6 +238,12 @@ def test_kmeans_labels_recover_the_planted_partition_reproducibly(cls):
     np.testing.assert_array_equal(a.labels_, b.labels_)
     snem = cls(n_clusters=3, random_state=5).fit(g)
     np.testing.assert_array_equal(a.embedding_, snem.embedding_)  # only the discretisation differs
+
+
+def test_s2cag_rejects_all_zero_features():
+    g = _planted(n=100)
+    with pytest.raises(ValueError, match="non-zero attributes"):
+        S2CAG(n_clusters=3, random_state=0).fit((g.adjacency, np.zeros((100, 20))))
 
 
 def test_ms2cag_rejects_features_with_no_positive_affinity():

@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from graphrec.cluster.s2cag import SmoothedRepresentation
+from graphrec.cluster.s2cag import SmoothedRepresentation, _horner_overflows, _nsr_constant, _scaled_poly
 from graphrec.kernels import csr_matmul
 
 __all__ = ["ChunkedSmoothedRepresentation", "DiskAttributedGraph", "DiskCSR"]
@@ -212,7 +212,7 @@ class ChunkedSmoothedRepresentation:
         self.graph, self.T, self.alpha, self.chunk_nnz = graph, T, alpha, chunk_nnz
         self.n, self.d = graph.features.shape
         self.device, self.dtype, self.row_scale = torch.device("cpu"), torch.float64, None
-        self.c = 1.0 / (T + 1) if alpha == 1.0 else (1.0 - alpha) / (1.0 - alpha ** (T + 1))
+        self.c = _nsr_constant(T, alpha)
         a = graph.adjacency
         self.nnz_p = a.nnz + 2 * self.n
         self.nnz_x = graph.features.nnz
@@ -255,6 +255,8 @@ class ChunkedSmoothedRepresentation:
         return idf, inv_norm / np.sqrt(delta)
 
     def _poly(self, op, h: np.ndarray) -> np.ndarray:
+        if _horner_overflows(self.T, self.alpha, np.float64):
+            return _scaled_poly(op, h, self.T, self.alpha, np.copy)
         r = h
         for _ in range(self.T):
             r = self.alpha * op(r) + h

@@ -45,6 +45,7 @@ KDD 2025 (arXiv 2411.11074).
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import numpy as np
@@ -171,6 +172,36 @@ def normalize_attributes(features: np.ndarray | sp.spmatrix) -> np.ndarray | sp.
 # --------------------------------------------------------------------------------------------
 # The NSR operator Z, implicit or materialised
 # --------------------------------------------------------------------------------------------
+def _nsr_constant(T: int, alpha: float) -> float:
+    """``c = (1 - alpha) / (1 - alpha^{T+1})`` (``1 / (T+1)`` at ``alpha = 1``), without overflow for large ``alpha^T``."""
+    if alpha == 1.0:
+        return 1.0 / (T + 1)
+    if alpha < 1.0:
+        return (1.0 - alpha) / (1.0 - alpha ** (T + 1))
+    inv = alpha ** -T   # underflows to 0 harmlessly; alpha ** (T + 1) could overflow
+    return (alpha - 1.0) * inv / (alpha - inv)
+
+
+def _horner_overflows(T: int, alpha: float, dtype: Any) -> bool:
+    """Whether Horner's ``r <- alpha P r + h``, whose iterates grow like ``alpha^T``, leaves ``dtype``'s range.
+
+    A margin of a quarter of the exponent range covers the size of ``h`` and of ``P^T``'s powers.
+    """
+    return alpha > 1.0 and T * math.log(alpha) > 0.75 * math.log(float(np.finfo(dtype).max))
+
+
+def _scaled_poly(matmul: Any, h: Any, T: int, alpha: float, copy: Any) -> Any:
+    """``c * sum_{t=0..T} alpha^t M^t h`` for ``alpha > 1`` in the scaled form that never overflows.
+
+    With ``s_0 = h``, ``s_k = M s_{k-1} + alpha^{-k} h`` one gets ``s_T = alpha^{-T} sum_t alpha^t M^t h``
+    (the iterates stay of the size of ``h``), and ``c alpha^T = (alpha - 1) / (alpha - alpha^{-T})``.
+    """
+    s = copy(h)
+    for k in range(1, T + 1):
+        s = matmul(s) + alpha ** -k * h
+    return s * ((alpha - 1.0) / (alpha - alpha ** -T))
+
+
 class SmoothedRepresentation:
     """The NSR ``Z = c * sum_{t=0..T} alpha^t P^t X_hat`` (n x d) as an operator, optionally row-scaled.
 
@@ -204,7 +235,7 @@ class SmoothedRepresentation:
     ) -> None:
         self.n, self.d = x_hat.shape
         self.T, self.alpha, self.device, self.row_scale, self.dtype = T, alpha, device, row_scale, dtype
-        self.c = 1.0 / (T + 1) if alpha == 1.0 else (1.0 - alpha) / (1.0 - alpha ** (T + 1))
+        self.c = _nsr_constant(T, alpha)
         self.nnz_p = p.nnz
         self.nnz_x = x_hat.nnz if sp.issparse(x_hat) else self.n * self.d
         np_dtype = np.float32 if dtype == torch.float32 else np.float64
@@ -225,7 +256,10 @@ class SmoothedRepresentation:
         return twin
 
     def _poly(self, op: SparseOperator, h: torch.Tensor) -> torch.Tensor:
-        """``c * sum_t alpha^t op^t h`` by Horner's rule."""
+        """``c * sum_t alpha^t op^t h`` by Horner's rule (scaled where ``alpha^T`` would overflow the dtype)."""
+        np_dtype = np.float32 if self.dtype == torch.float32 else np.float64
+        if _horner_overflows(self.T, self.alpha, np_dtype):
+            return _scaled_poly(lambda r: op @ r, h, self.T, self.alpha, torch.clone)
         return op.horner(h, self.alpha, self.T).mul_(self.c)
 
     def matmat(self, g: torch.Tensor) -> torch.Tensor:
@@ -342,6 +376,10 @@ def s2cag_embedding(
             u, s, _ = randomized_svd(op.materialize(), **kwargs)
         else:
             u, s, _ = randomized_svd(matmat=op.matmat, rmatmat=op.rmatmat, shape=(op.n, op.d), **kwargs)
+    if not float(s[0]) > 0:
+        raise ValueError(
+            "S2CAG needs non-zero attributes, but the smoothed representation Z is zero (every feature row all-zero?)"
+        )
     return u[:, 1:], s[1:], solver
 
 

@@ -49,6 +49,7 @@ def smoothed_feature_embedding(
     embedding : ndarray, shape (n_nodes, n_components)
     singular_values : ndarray, shape (n_components,)
     """
+    T = check_int(T, "T", low=0)
     g = as_attributed_graph(graph)
     dev = check_device(device)
     p = SparseOperator(normalized_adjacency(g.adjacency), dev)

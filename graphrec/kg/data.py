@@ -151,6 +151,16 @@ def group_queries(triples: np.ndarray, n_relations: int) -> QueryGroups:
     return QueryGroups(queries, indptr, triples[:, 2].copy(), int(n_relations))
 
 
+def _batch_starts(n: int, batch_size: int) -> list[int]:
+    """Start offsets of the batches of ``n`` rows, ending with ``n``: ``batch_size`` rows each, the last
+    batch the rest, except that a rest of a single row joins the batch before it (``batch_size + 1``
+    rows): training-mode batch norm cannot normalise a batch of one query."""
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    return starts + [n]
+
+
 class _KvsAllBatches:
     """One epoch of K-vs-all batches; see :func:`kvsall_batches`."""
 
@@ -160,14 +170,15 @@ class _KvsAllBatches:
         self._batch_size, self._generator = batch_size, generator
 
     def __len__(self) -> int:
-        return -(-self._queries.shape[0] // self._batch_size)
+        return len(_batch_starts(self._queries.shape[0], self._batch_size)) - 1
 
     def with_generator(self, generator: torch.Generator | None) -> "_KvsAllBatches":
         """The same device data, shuffled by ``generator`` (nothing is copied)."""
         return _KvsAllBatches(self._queries, self._query_of_label, self._label_tails, self._batch_size, generator)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
-        q, device, bs = self._queries.shape[0], self._queries.device, self._batch_size
+        q, device = self._queries.shape[0], self._queries.device
+        starts = _batch_starts(q, self._batch_size)
         draw_on = self._generator.device if self._generator is not None else device
         perm = torch.randperm(q, generator=self._generator, device=draw_on).to(device)
         position = torch.empty_like(perm)
@@ -175,11 +186,11 @@ class _KvsAllBatches:
         label_position = position[self._query_of_label]          # where each label's query sits
         order = torch.argsort(label_position)
         label_position, label_tails = label_position[order], self._label_tails[order]
-        bounds = torch.searchsorted(label_position, torch.arange(0, q + bs, bs, device=device)[: len(self) + 1])
+        bounds = torch.searchsorted(label_position, torch.tensor(starts, device=device))
         bounds = bounds.tolist()                                   # one host sync per epoch
-        for i in range(len(self)):
-            start = i * bs
-            batch = perm[start : start + bs]
+        for i in range(len(starts) - 1):
+            start = starts[i]
+            batch = perm[start : starts[i + 1]]
             lo, hi = bounds[i], bounds[i + 1]
             rows = label_position[lo:hi] - start
             yield self._queries[batch, 0], self._queries[batch, 1], rows, label_tails[lo:hi]
@@ -192,7 +203,8 @@ def kvsall_batches(groups: QueryGroups, batch_size: int, *, device: torch.device
     Parameters
     ----------
     groups : QueryGroups of the (reciprocal) training triples.
-    batch_size : int, queries per batch.
+    batch_size : int, queries per batch (a last batch of a single query joins the one before it:
+        training-mode batch norm needs at least 2 rows).
     device : where the batches live (the data is copied there once).
     generator : torch.Generator shuffling the queries (``None``: the global RNG of ``device``).
 
@@ -218,7 +230,7 @@ class _OneVsAllBatches:
         self._triples, self._batch_size, self._generator = triples, batch_size, generator
 
     def __len__(self) -> int:
-        return -(-self._triples.shape[0] // self._batch_size)
+        return len(_batch_starts(self._triples.shape[0], self._batch_size)) - 1
 
     def with_generator(self, generator: torch.Generator | None) -> "_OneVsAllBatches":
         """The same device data, shuffled by ``generator`` (nothing is copied)."""
@@ -228,8 +240,9 @@ class _OneVsAllBatches:
         m, device = self._triples.shape[0], self._triples.device
         draw_on = self._generator.device if self._generator is not None else device
         perm = torch.randperm(m, generator=self._generator, device=draw_on).to(device)
-        for start in range(0, m, self._batch_size):
-            batch = self._triples[perm[start : start + self._batch_size]]
+        starts = _batch_starts(m, self._batch_size)
+        for start, stop in zip(starts[:-1], starts[1:]):
+            batch = self._triples[perm[start:stop]]
             yield batch[:, 0], batch[:, 1], torch.arange(batch.shape[0], device=device), batch[:, 2]
 
 
@@ -237,7 +250,8 @@ def onevsall_batches(triples: np.ndarray, batch_size: int, *, device: torch.devi
                      generator: torch.Generator | None = None) -> _OneVsAllBatches:
     """1-vs-all batches: one row per (reciprocal) triple, labelled with its single tail.
 
-    Same batch format as :func:`kvsall_batches` (here ``rows = arange(b)``, ``cols`` = the tails).
+    Same batch format as :func:`kvsall_batches` (here ``rows = arange(b)``, ``cols`` = the tails);
+    a last batch of a single triple joins the one before it, as there.
     """
     data = torch.as_tensor(np.ascontiguousarray(triples, dtype=np.int64), device=torch.device(device))
     return _OneVsAllBatches(data, int(batch_size), generator)

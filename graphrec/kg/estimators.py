@@ -95,10 +95,11 @@ class _KGEstimator(GraphrecEstimator):
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
         check_float(self.lr, "lr", low=0.0, low_open=True)
         check_float(self.lr_decay, "lr_decay", low=0.0, high=1.0, low_open=True)
-        check_int(self.batch_size, "batch_size", low=1)
+        check_int(self.batch_size, "batch_size", low=2)  # training-mode batch norm needs 2 queries
         check_int(self.max_epochs, "max_epochs", low=1)
         check_choice(self.training, "training", TRAINING)
         check_bool(self.distributed, "distributed")
+        check_bool(self.resume, "resume")
         check_int(self.eval_every, "eval_every", low=1)
         if self.patience is not None:
             check_int(self.patience, "patience", low=1)
@@ -192,7 +193,8 @@ class _KGEstimator(GraphrecEstimator):
     # ------------------------------------------------------------------ inference
     def _ids(self, values: Any, vocab: list[str], kind: str) -> np.ndarray:
         """Names or ids -> (b,) int64 ids, with errors naming the first bad value."""
-        arr = np.asarray([values] if np.isscalar(values) else values)
+        arr = np.asarray(values)
+        arr = arr.reshape(1) if arr.ndim == 0 else arr  # one id or name: a scalar, 0-d array or tensor
         if arr.ndim != 1:
             raise ValueError(f"{kind} ids must be a 1-d sequence, got shape {arr.shape}")
         if arr.size == 0:
@@ -310,7 +312,7 @@ _PARAMS_DOC = """
     label_smoothing : float in [0, 1), default 0.1
         ``eps`` of the targets ``(1 - eps) y + 1 / n_entities`` (plain ``y`` when 0).
     lr : float > 0;  lr_decay : float in (0, 1], multiplied into the learning rate after every epoch.
-    batch_size : int, queries per batch;  max_epochs : int.
+    batch_size : int >= 2, queries per batch (batch norm needs 2);  max_epochs : int.
     training : {"kvsall", "1vsall"}
         One row per distinct query with all its tails (official), or one row per triple.
     eval_every : int, epochs between validation evaluations (model selection on validation MRR).

@@ -94,8 +94,10 @@ class _BilinearKGNet(nn.Module):
     def __init__(self, n_entities: int, n_relations: int, d_e: int, d_r: int, input_dropout: float,
                  hidden_dropout1: float, hidden_dropout2: float) -> None:
         super().__init__()
-        self.E = nn.Embedding(n_entities, d_e)
-        self.R = nn.Embedding(n_relations, d_r)
+        # ``_weight`` skips nn.Embedding's own initialisation, which would draw from the global torch RNG
+        # (``_reset_embeddings`` initialises them from the network's generator)
+        self.E = nn.Embedding(n_entities, d_e, _weight=torch.empty(n_entities, d_e))
+        self.R = nn.Embedding(n_relations, d_r, _weight=torch.empty(n_relations, d_r))
         self.bn0 = nn.BatchNorm1d(d_e)
         self.bn1 = nn.BatchNorm1d(d_e)
         self.input_dropout = nn.Dropout(input_dropout)

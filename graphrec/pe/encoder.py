@@ -35,7 +35,11 @@ logger = logging.getLogger(__name__)
 
 
 def _adjacency(graph: Any):
-    """The adjacency of an ``AttributedGraph``, a PyG ``Data``, an ``(adjacency, features)`` tuple or a matrix."""
+    """The adjacency of an ``AttributedGraph``, a PyG ``Data``, an ``(adjacency, features)`` tuple or a matrix.
+
+    A ``Data`` is weighted by its ``edge_weight`` when it has one; a directed ``edge_index`` is
+    symmetrised by the larger weight of both directions.
+    """
     from graphrec.datasets.graph import AttributedGraph
 
     if isinstance(graph, AttributedGraph):
@@ -51,7 +55,11 @@ def _adjacency(graph: Any):
         ei = graph.edge_index.detach().cpu().numpy()
         if ei.size and (ei.min() < 0 or ei.max() >= n):
             raise ValueError(f"data.edge_index holds node ids outside [0, {n})")
-        a = sp.csr_matrix((np.ones(ei.shape[1]), (ei[0], ei[1])), shape=(n, n))
+        w = getattr(graph, "edge_weight", None)   # weighted as by AddSPEEigenpairs and AttributedGraph.from_pyg
+        w = np.ones(ei.shape[1]) if w is None else w.detach().cpu().numpy().astype(np.float64).reshape(-1)
+        if w.shape[0] != ei.shape[1]:
+            raise ValueError(f"data.edge_weight has {w.shape[0]} entries for {ei.shape[1]} edges")
+        a = sp.csr_matrix((w, (ei[0], ei[1])), shape=(n, n))
         return check_adjacency(a.maximum(a.T))
     if isinstance(graph, (str, bytes)) or not hasattr(graph, "shape"):
         raise TypeError(

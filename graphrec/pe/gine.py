@@ -158,6 +158,11 @@ class GINERegressor(nn.Module):
         if pe is not None:
             h = h + self.pe_embedding(pe)
         edge_attr = getattr(batch, "edge_attr", None)
+        if edge_attr is None and self.layers[0].edge_embedding is not None:
+            raise ValueError(
+                "the model was built with n_edge_types, so the batch needs edge types in batch.edge_attr; "
+                "got none (build it with n_edge_types=None for graphs without edge features)"
+            )
         for k, layer in enumerate(self.layers):
             h_in = h if self.pe_layers is None else h + self.pe_layers[k](pe)
             h = h + layer(h_in, batch.edge_index, edge_attr)

@@ -45,12 +45,17 @@ def collate(graphs: Sequence[Any]):
 
 
 def _batches(graphs: Sequence[Any], batch_size: int, generator: torch.Generator | None = None):
+    """Batches of ``batch_size`` graphs (shuffled by ``generator`` if given); a last batch of a single
+    graph joins the one before it, since training-mode batch norm after pooling needs two graphs."""
     if generator is None:
         order = torch.arange(len(graphs))
     else:
         order = torch.randperm(len(graphs), generator=generator, device=generator.device).cpu()
-    for start in range(0, len(graphs), batch_size):
-        yield collate([graphs[int(i)] for i in order[start : start + batch_size]])
+    starts = list(range(0, len(graphs), batch_size))
+    if len(starts) > 1 and len(graphs) - starts[-1] == 1:
+        starts.pop()
+    for start, stop in zip(starts, starts[1:] + [len(graphs)]):
+        yield collate([graphs[int(i)] for i in order[start:stop]])
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -102,6 +107,7 @@ def fit_graph_regressor(
     train, val : sequences of PyG ``Data``
         Pre-transformed graphs with ``y`` (1,).
     epochs, batch_size : int
+        A last batch of a single graph joins the one before it (batch norm needs two rows).
     lr, weight_decay : float
         Adam; biases get no weight decay.
     warmup_fraction : float
