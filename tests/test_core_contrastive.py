@@ -88,3 +88,30 @@ def test_coding_rate_closed_forms():
         coding_rate_membership(z, -onehot, eps)
     with pytest.raises(ValueError, match="shape"):
         coding_rate_membership(z, onehot[:, :5], eps)
+
+
+@pytest.mark.parametrize("n, d", [(10, 3), (3, 10)])
+def test_coding_rate_membership_gradient_is_finite_at_zero_memberships(n, d):
+    # Zero membership entries (class indicators, an underflowed Sinkhorn plan) must give finite
+    # gradients, equal to those of the direct formula Z^T diag(w_j) Z.
+    torch.manual_seed(0)
+    z = torch.randn(n, d, dtype=torch.float64)
+    m = torch.rand(3, n, dtype=torch.float64)
+    m[m < 0.4] = 0.0
+    eps = 0.5
+
+    def direct(z, m):
+        eye = torch.eye(d, dtype=torch.float64)
+        return sum(m[j].sum() / (2 * n) * torch.logdet(eye + d / (m[j].sum() * eps**2) * z.T @ torch.diag(m[j]) @ z)
+                   for j in range(m.shape[0]))
+
+    zg, mg = z.clone().requires_grad_(), m.clone().requires_grad_()
+    value = coding_rate_membership(zg, mg, eps)
+    value.backward()
+    zr, mr = z.clone().requires_grad_(), m.clone().requires_grad_()
+    ref = direct(zr, mr)
+    ref.backward()
+    assert abs(float(value.detach()) - float(ref.detach())) < 1e-10
+    assert bool(torch.isfinite(mg.grad).all()) and bool(torch.isfinite(zg.grad).all())
+    torch.testing.assert_close(mg.grad, mr.grad, atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(zg.grad, zr.grad, atol=1e-10, rtol=1e-10)

@@ -42,3 +42,17 @@ def test_clip_norm_and_errors():
         expmap0(z, c=0.0)
     with pytest.raises(ValueError, match="NaN"):
         expmap0(torch.tensor([float("nan")]))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("c", [1.0, 0.3])
+def test_expmap0_of_long_vectors_stays_inside_the_ball(dtype, c):
+    # tanh rounds to 1 for long tangent vectors (norm ~9 in float32, ~19 in float64): the point
+    # must still be strictly inside the open ball, so that the other maps accept it.
+    v = torch.randn(40, 16, dtype=dtype) * torch.logspace(0, 3, 40, dtype=dtype)[:, None]
+    x = expmap0(v, c)
+    assert bool((c * (x * x).sum(-1) < 1).all())
+    d = poincare_distance(torch.zeros_like(x), x, c)
+    assert bool(torch.isfinite(d).all())
+    assert bool(torch.isfinite(logmap0(x, c)).all())
+    torch.testing.assert_close(mobius_add(torch.zeros_like(x), x, c), x)

@@ -70,6 +70,22 @@ def test_sinkhorn_bad_input():
         sinkhorn(torch.tensor([[float("nan")]]))
 
 
+def test_sinkhorn_lone_marginal_must_have_unit_mass():
+    # A marginal left out is uniform with mass 1: a lone a (or b) of another mass has no plan with
+    # P 1 = a and P^T 1 = b, so it must be rejected instead of silently returning P 1 != a.
+    c = torch.rand(3, 4, dtype=torch.float64)
+    with pytest.raises(ValueError, match="equal total mass"):
+        sinkhorn(c, a=torch.tensor([0.5, 0.5, 1.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="equal total mass"):
+        sinkhorn(c, b=torch.full((4,), 0.5, dtype=torch.float64))
+    a = torch.tensor([0.2, 0.3, 0.5], dtype=torch.float64)
+    p = sinkhorn(c, a=a)  # mass 1: fine, and both marginals hold
+    torch.testing.assert_close(p.sum(1), a, atol=1e-8, rtol=0)
+    torch.testing.assert_close(p.sum(0), torch.full((4,), 0.25, dtype=torch.float64), atol=1e-8, rtol=0)
+    a32 = torch.rand(50) + 0.1
+    sinkhorn(torch.rand(50, 7), a=a32 / a32.sum())  # float32 rounding of the mass is tolerated
+
+
 def test_sinkhorn_is_differentiable():
     logits = torch.randn(3, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda z: doubly_stochastic(z, n_iter=30, tol=0.0), (logits,))

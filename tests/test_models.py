@@ -74,6 +74,19 @@ def test_grassmann_mixing_matches_the_per_offset_reference():
     torch.testing.assert_close(layer(h), _slow_grassmann_mixing(layer, h), atol=1e-10, rtol=0)
 
 
+def test_grassmann_mixing_gradients_are_finite_on_degenerate_planes():
+    # A repeated hidden state makes z_t parallel to z_{t-delta}: the Plücker norm is exactly 0,
+    # where the derivative of its square root is infinite; the gradients must stay finite.
+    torch.manual_seed(0)
+    layer = CausalGrassmannMixing(8, rank=4, offsets=(1, 2))
+    h = torch.randn(1, 1, 8).expand(2, 5, 8).clone().requires_grad_()
+    out = layer(h)
+    out.sum().backward()
+    assert bool(torch.isfinite(out).all())
+    assert bool(torch.isfinite(h.grad).all())
+    assert all(bool(torch.isfinite(p.grad).all()) for p in layer.parameters())
+
+
 @pytest.mark.parametrize("arch", ["grassmann", "transformer"])
 def test_language_models_are_exactly_causal(arch):
     torch.manual_seed(0)
@@ -145,6 +158,23 @@ def test_folded_normal_moments_match_monte_carlo():
     mc_snr = mc_mean / theta.std(1)
     torch.testing.assert_close(folded_normal_mean(mu, sigma), mc_mean, rtol=3e-3, atol=0)
     torch.testing.assert_close(folded_normal_snr(mu, sigma), mc_snr, rtol=3e-3, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_folded_normal_snr_is_accurate_for_confident_weights(dtype):
+    # Var|theta| = mu^2 + sigma^2 - E|theta|^2 cancels catastrophically for |mu| >> sigma (float32:
+    # SNR 1e4 came out as 9e18); the exact SNR tends to |mu| / sigma.
+    from scipy.stats import foldnorm
+
+    mu = torch.tensor([1.0, 100.0, -1.0, 3.0, -5.0, 0.0], dtype=dtype)
+    sigma = torch.tensor([1e-3, 1e-2, 1e-4, 0.2, 0.7, 1.0], dtype=dtype)
+    ref = []
+    for m, s in zip(mu.tolist(), sigma.tolist()):
+        mean, var = foldnorm.stats(abs(m) / s, scale=s, moments="mv")
+        ref.append(float(mean / np.sqrt(var)))
+    got = folded_normal_snr(mu, sigma)
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got.double().numpy(), ref, rtol=1e-5 if dtype == torch.float32 else 1e-9)
 
 
 def test_drop_and_grow_keeps_the_count_drops_lowest_snr_and_resets_grown_weights():

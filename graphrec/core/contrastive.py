@@ -119,6 +119,10 @@ def coding_rate_membership(z: torch.Tensor, membership: Any, eps: float = 0.5) -
     mass = w.sum(1)
     keep = mass > 0
     w, mass = w[keep], mass[keep]
-    zw = z.unsqueeze(0) * torch.sqrt(w).unsqueeze(-1)  # (k, n, d): Z^T diag(w_j) Z = zw_j^T zw_j
     scale = (d / (mass * eps**2))[:, None, None]
-    return (mass / (2 * n) * _logdet_gram(zw, scale)).sum()
+    # The d x d Gram Z^T diag(w_j) Z, or for n < d the n x n Z Z^T diag(w_j) of the same determinant
+    # (Sylvester). Both are linear in w: a sqrt(w) factorisation would have an infinite derivative
+    # at a zero membership entry and make the gradient with respect to the membership NaN.
+    g = z.mT @ (w.unsqueeze(-1) * z) if d <= n else (z @ z.mT) * w.unsqueeze(-2)
+    eye = torch.eye(g.shape[-1], dtype=z.dtype, device=z.device)
+    return (mass / (2 * n) * torch.logdet(eye + scale * g)).sum()

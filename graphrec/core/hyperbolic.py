@@ -38,12 +38,19 @@ def clip_norm(z: Any, r: float) -> torch.Tensor:
 
 
 def expmap0(v: Any, c: float = 1.0) -> torch.Tensor:
-    """``exp_0(v) = tanh(sqrt(c) ||v||) v / (sqrt(c) ||v||)``: tangent vectors at 0 to the ball; shape of ``v``."""
+    """``exp_0(v) = tanh(sqrt(c) ||v||) v / (sqrt(c) ||v||)``: tangent vectors at 0 to the ball; shape of ``v``.
+
+    ``tanh`` rounds to 1 for ``sqrt(c) ||v||`` beyond about 9 (float32) or 19 (float64), which would
+    put the point on the boundary sphere, outside the open ball that :func:`logmap0`,
+    :func:`mobius_add` and :func:`poincare_distance` accept; the factor is therefore capped at
+    ``1 - min(64 eps, 0.01)`` of the dtype, so that every result lies strictly inside the ball.
+    """
     c = _c(c)
     v = as_tensor(v, "v", min_ndim=1)
     sc = c**0.5
     n = _norm(v)
-    return torch.tanh(sc * n) * v / (sc * n)
+    margin = min(64 * torch.finfo(v.dtype).eps, 0.01)
+    return torch.tanh(sc * n).clamp(max=1.0 - margin) * v / (sc * n)
 
 
 def logmap0(x: Any, c: float = 1.0) -> torch.Tensor:

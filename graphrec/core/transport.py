@@ -67,8 +67,15 @@ def sinkhorn(
     n, m = cost.shape[-2], cost.shape[-1]
     log_a = _log_marginal(a, n, "a", cost)
     log_b = _log_marginal(b, m, "b", cost)
-    if a is not None and b is not None and not torch.allclose(log_a.exp().sum(-1), log_b.exp().sum(-1), rtol=1e-6):
-        raise ValueError("a and b must have equal total mass")
+    # A default marginal is uniform with mass 1, so a lone given marginal must have mass 1 too.
+    mass_a, mass_b = log_a.exp().sum(-1), log_b.exp().sum(-1)
+    if (a is not None or b is not None) and not torch.allclose(
+        mass_a, mass_b, rtol=max(1e-6, 64 * torch.finfo(cost.dtype).eps)
+    ):
+        raise ValueError(
+            "a and b must have equal total mass (a marginal left out is uniform with mass 1), got masses "
+            f"{mass_a.tolist()} and {mass_b.tolist()}"
+        )
     return _sinkhorn_log(-cost / eps, log_a, log_b, n_iter, tol)
 
 

@@ -144,7 +144,12 @@ class CausalGrassmannMixing(nn.Module):
             if delta >= length:
                 continue
             dot = (z[:, delta:] * z[:, :-delta]).sum(-1)
-            norm = (sq[:, delta:] * sq[:, :-delta] - dot.pow(2)).clamp(min=0.0).sqrt()
+            norm_sq = (sq[:, delta:] * sq[:, :-delta] - dot.pow(2)).clamp(min=0.0)
+            # sqrt has an infinite derivative at 0 (a degenerate plane: z_t parallel to z_{t-delta},
+            # e.g. a repeated hidden state), which would turn every gradient into NaN; the inner
+            # where keeps the value and gives that point a zero gradient instead.
+            positive = norm_sq > 0
+            norm = torch.where(positive, torch.where(positive, norm_sq, 1.0).sqrt(), 0.0)
             w[:, delta:] += z[:, :-delta] / (norm + self.eps)[..., None]
             count[delta:] += 1
         w = w / count.clamp(min=1.0)[None, :, None]

@@ -60,9 +60,14 @@ def folded_normal_snr(mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     >>> round(float(folded_normal_snr(torch.tensor(0.0), torch.tensor(1.0))), 4)  # half-normal: sqrt(2/(pi-2))
     1.3236
     """
-    mean = folded_normal_mean(mu, sigma)
-    var = (mu**2 + sigma**2 - mean**2).clamp(min=torch.finfo(mean.dtype).tiny)
-    return mean / var.sqrt()
+    # With E|theta| = |mu| + delta, Var|theta| = sigma^2 - delta (2 |mu| + delta): the textbook
+    # mu^2 + sigma^2 - (E|theta|)^2 cancels catastrophically once |mu| / sigma exceeds ~1/sqrt(eps)
+    # (float32: SNR 1e4 came out as 9e18).
+    abs_mu = mu.abs()
+    ratio = abs_mu / sigma
+    delta = sigma * math.sqrt(2.0 / math.pi) * torch.exp(-0.5 * ratio**2) - abs_mu * torch.erfc(ratio / math.sqrt(2.0))
+    var = (sigma**2 - delta * (2.0 * abs_mu + delta)).clamp(min=torch.finfo(delta.dtype).tiny)
+    return (abs_mu + delta) / var.sqrt()
 
 
 def _inverse_softplus(x: torch.Tensor) -> torch.Tensor:
