@@ -56,6 +56,26 @@ def test_dora_starts_at_base_and_matches_dense_reference_with_gradients():
     torch.testing.assert_close(dense(x), out, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("norm", ["factored", "dense"])
+def test_dora_on_a_weight_with_zero_rows_starts_at_base_without_nan(norm):
+    # a pruned or zero-initialised output row has ||W_i|| = 0 = m_i: the 0 / 0 used to give NaN outputs
+    torch.manual_seed(0)
+    base = nn.Linear(6, 4).double()
+    with torch.no_grad():
+        base.weight[1] = 0.0
+    x = torch.randn(5, 6, dtype=torch.float64)
+    layer = DoRALinear(base, 2, norm=norm, random_state=0)
+    out = layer(x)
+    torch.testing.assert_close(out, base(x))
+    torch.testing.assert_close(layer.merged_weight(), base.weight.detach())
+    out.square().sum().backward()
+    assert all(bool(torch.isfinite(p.grad).all()) for p in layer.parameters())
+    with torch.no_grad():  # once B moves, the other rows follow the DoRA formula as before
+        layer.lora_B.normal_()
+    assert bool(torch.isfinite(layer(x)).all())
+    torch.testing.assert_close(layer.to_linear()(x), layer(x))
+
+
 class _MaxNumel(TorchDispatchMode):
     def __init__(self):
         super().__init__()

@@ -90,6 +90,19 @@ def test_wrap_and_merge_bad_input():
         merge(_mlp())
 
 
+def test_wrap_and_merge_refuse_the_model_itself():
+    # wrap replaces submodules in place; a bare layer used to get an unnamed dangling child while
+    # its own forward stayed the frozen layer (training the adapter changed nothing)
+    layer = nn.Linear(4, 3)
+    with pytest.raises(ValueError, match="model itself"):
+        wrap(layer, ADAPTERS["svfit"][0])
+    assert all(p.requires_grad for p in layer.parameters()) and not list(layer.children())
+    adapter = ADAPTERS["svfit"][0](nn.Linear(4, 3))
+    with pytest.raises(ValueError, match="model itself"):
+        merge(adapter)
+    assert not list(adapter.children())
+
+
 @pytest.mark.parametrize("name", list(ADAPTERS))
 def test_bad_module_and_rank(name):
     factory = ADAPTERS[name][0]

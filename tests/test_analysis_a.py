@@ -577,6 +577,17 @@ def test_intrinsic_dimension_of_digits_mlp_between_80_and_160():
     assert est.n_params_ / est.intrinsic_dimension_ >= 10
 
 
+def test_intrinsic_dimension_leaves_the_global_torch_rng_alone():
+    # the MLP is initialised from the seeded generator, but building its nn.Linear layers drew from torch's RNG
+    x = np.random.default_rng(0).normal(size=(40, 3)) + np.repeat([[0.0], [3.0]], 20, 0)
+    y = np.repeat([0, 1], 20)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    IntrinsicDimension(hidden=(4,), dims=(2,), max_epochs=1, random_state=0).fit(x, y)
+    torch.testing.assert_close(torch.rand(3), expected, rtol=0, atol=0)
+
+
 def test_intrinsic_dimension_bad_inputs():
     x, y = np.random.default_rng(0).normal(size=(20, 3)), np.repeat([0, 1], 10)
     with pytest.raises(ValueError, match="dims"):

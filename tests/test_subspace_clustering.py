@@ -183,6 +183,20 @@ def test_deep_subspace_clustering_rejects_bad_hidden_dims():
         DeepSubspaceClustering(n_clusters=2, hidden_dims=(4, 0)).fit(X)
 
 
+@pytest.mark.parametrize("make", [
+    lambda: DeepSubspaceClustering(n_clusters=3, hidden_dims=(8, 4), k_keep=5, max_epochs=2, n_rounds=1, random_state=0),
+    lambda: MLC(n_clusters=3, feature_dim=4, hidden_dim=8, eta=0.1, pretrain_epochs=1, epochs=1, random_state=0),
+], ids=["deep_sc", "mlc"])
+def test_seeded_fit_leaves_the_global_torch_rng_alone(small_union, make):
+    # the seeded inits said they did not touch the global RNG, but building the nn.Linear layers did
+    X = small_union[0][:60]
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    make().fit(X)
+    torch.testing.assert_close(torch.rand(3), expected, rtol=0, atol=0)
+
+
 def test_mlc_small_union(small_union):
     X, y = small_union
     est = MLC(n_clusters=3, random_state=0).fit(X)

@@ -390,6 +390,16 @@ def test_hypcd_discovers_new_categories():
     assert acc["hyperbolic"]["all"] >= acc["euclidean"]["all"] - 0.05
 
 
+def test_hypcd_fit_predict_passes_the_partial_labels():
+    # ClusterMixin.fit_predict(X, y) drops y, so it used to fail with "fit() missing 'y'"
+    X, _, y_partial, _, _ = _gcd_data(0)
+    est = HyperbolicCategoryDiscovery(8, dim=4, hidden=(8,), n_epochs=2, random_state=0)
+    labels = est.fit_predict(X, y_partial)
+    np.testing.assert_array_equal(labels, est.labels_)
+    np.testing.assert_array_equal(labels, HyperbolicCategoryDiscovery(8, dim=4, hidden=(8,), n_epochs=2,
+                                                                      random_state=0).fit(X, y_partial).labels_)
+
+
 def test_hypcd_bad_input():
     X = np.random.default_rng(0).standard_normal((10, 3))
     with pytest.raises(ValueError, match="unlabelled"):

@@ -69,12 +69,18 @@ def wrap(
 
     ``adapter`` is e.g. ``functools.partial(DoRALinear, rank=8)``; ``target`` defaults to all linear
     layers. ``layer_type`` selects another kind of layer (e.g. ``nn.Conv2d`` for
-    :class:`~graphrec.adapters.flora.FLoRAConv2d`). Raises ``ValueError`` if nothing matched.
+    :class:`~graphrec.adapters.flora.FLoRAConv2d`). Raises ``ValueError`` if nothing matched or if
+    ``model`` itself was selected (a bare layer cannot be replaced in place: call ``adapter(model)``).
     """
     names = [n for n, m in model.named_modules() if isinstance(m, layer_type) and (target is None or target(n, m))]
     if not names:
         types = layer_type if isinstance(layer_type, tuple) else (layer_type,)
         raise ValueError(f"target matched no {' / '.join('nn.' + t.__name__ for t in types)} layer of model")
+    if "" in names:
+        raise ValueError(
+            f"target selected the model itself (a bare nn.{type(model).__name__}); wrap replaces layers inside "
+            "a model in place, so build the adapter directly, e.g. adapter(model)"
+        )
     for p in model.parameters():
         p.requires_grad_(False)
     for name in names:
@@ -92,6 +98,11 @@ def merge(model: nn.Module) -> dict[str, AdapterLayer]:
     adapters = {n: m for n, m in model.named_modules() if isinstance(m, AdapterLayer)}
     if not adapters:
         raise ValueError("model has no AdapterLayer to merge")
+    if "" in adapters:
+        raise ValueError(
+            f"model itself is an AdapterLayer ({type(model).__name__}); merge replaces layers inside a model "
+            "in place, so call model.to_plain() instead"
+        )
     for name, layer in adapters.items():
         _set_submodule(model, name, layer.to_plain())
     return adapters

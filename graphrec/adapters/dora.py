@@ -102,9 +102,16 @@ class DoRALinear(AdapterLayer):
                 return torch.linalg.vector_norm(full.to(self.base_sq.dtype), dim=1)
             return dora_row_norm(self.weight, self.lora_A, self.lora_B, self.scaling, self.base_sq)
 
+    def _divisor_norm(self) -> torch.Tensor:
+        """:meth:`row_norm` with exact zeros raised to the smallest normal number: a zero row of
+        ``W + s B A`` (a pruned or zero-initialised output) has ``m = 0`` at init, and ``0 / 0`` would
+        turn its outputs into NaN; this way such a row stays ``m (W + s B A)_i / n_i = 0``."""
+        n = self.row_norm()
+        return n.clamp_min(torch.finfo(n.dtype).tiny)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (..., d_in) -> (..., d_out)."""
-        n = self.row_norm()
+        n = self._divisor_norm()
         m = self.magnitude.to(n.dtype)
         base_out = F.linear(x, self.weight)
         lora_out = F.linear(F.linear(x, self.lora_A), self.lora_B) * self.scaling
@@ -113,5 +120,5 @@ class DoRALinear(AdapterLayer):
 
     def merged_weight(self) -> torch.Tensor:
         """The dense adapted weight ``diag(m / n) (W + s B A)`` (d_out, d_in), e.g. for export."""
-        n = self.row_norm()
+        n = self._divisor_norm()
         return (self.magnitude / n).to(self.weight.dtype)[:, None] * (self.weight + self.scaling * self.lora_B @ self.lora_A)

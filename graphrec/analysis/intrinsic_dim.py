@@ -206,7 +206,8 @@ def _mlp(n_in: int, hidden: Sequence[int], n_out: int, generator: torch.Generato
     sizes = [n_in, *hidden, n_out]
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        lin = nn.Linear(a, b)
+        with torch.random.fork_rng(devices=[]):  # nn.Linear's default init draws from the global RNG
+            lin = nn.Linear(a, b)
         bound = 1.0 / math.sqrt(a)
         with torch.no_grad():
             lin.weight.copy_(torch.rand(b, a, generator=generator) * 2 * bound - bound)

@@ -447,7 +447,8 @@ class DeepSubspaceClustering(ClusterMixin, GraphrecEstimator):
         gen = torch.Generator().manual_seed(int(rng.integers(0, 2**63 - 1)))
         x = torch.as_tensor(x_np, dtype=torch.float32, device=dev)
         n = x.shape[0]
-        model = _AutoEncoder([x.shape[1], *[int(w) for w in self.hidden_dims]])
+        with torch.random.fork_rng(devices=[]):  # nn.Linear's default init draws from the global RNG
+            model = _AutoEncoder([x.shape[1], *[int(w) for w in self.hidden_dims]])
         with torch.no_grad():
             for p in model.parameters():  # seeded init that does not touch the global RNG
                 p.copy_(torch.randn(p.shape, generator=gen) * (1.0 / math.sqrt(p.shape[-1])) if p.ndim > 1 else 0.0 * p)

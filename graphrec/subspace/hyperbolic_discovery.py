@@ -336,6 +336,13 @@ class HyperbolicCategoryDiscovery(ClusterMixin, GraphrecEstimator):
         self.labels_ = ss_kmeans(self.embedding_, y_codes, int(self.n_clusters), random_state=rng)
         return self
 
+    def fit_predict(self, X: Any, y: Any) -> np.ndarray:
+        """:meth:`fit` on ``X`` with the partial labels ``y`` and return ``labels_`` ``(n,)``.
+
+        (``ClusterMixin.fit_predict`` would drop ``y``, which this semi-supervised method needs.)
+        """
+        return self.fit(X, y).labels_
+
     def _embed(self, X: np.ndarray) -> np.ndarray:
         p = next(self.model_.parameters())
         with torch.no_grad():

@@ -240,7 +240,8 @@ class MLC(ClusterMixin, GraphrecEstimator):
         x = torch.as_tensor(x_np, dtype=torch.float32, device=dev)
         augment = self.augment if self.augment is not None else _default_augment(0.1, 0.2)
         gen = torch.Generator().manual_seed(int(rng.integers(0, 2**63 - 1)))
-        net = _MLCNet(x.shape[1], int(self.hidden_dim), int(self.feature_dim))
+        with torch.random.fork_rng(devices=[]):  # nn.Linear's default init draws from the global RNG
+            net = _MLCNet(x.shape[1], int(self.hidden_dim), int(self.feature_dim))
         with torch.no_grad():
             for p in net.parameters():  # seeded init that does not touch the global RNG
                 p.copy_((torch.rand(p.shape, generator=gen) * 2 - 1) / np.sqrt(p.shape[-1]))
