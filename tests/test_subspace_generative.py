@@ -167,6 +167,9 @@ def test_optimal_k_and_intrinsic_dimension():
     rng = np.random.default_rng(0)
     plane = rng.standard_normal((2000, 3)) @ rng.standard_normal((3, 20))
     assert twonn_dimension(plane) == pytest.approx(3.0, abs=0.4)
+    triangle = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3) / 2]])   # r2 = r1 everywhere: no estimate
+    with pytest.raises(ValueError, match="equidistant"):
+        twonn_dimension(triangle)
     with pytest.raises(ValueError, match="cannot exceed"):
         optimal_k(2, 3)
     with pytest.raises(ValueError, match="k must"):

@@ -119,8 +119,11 @@ def twonn_dimension(X: Any) -> float:
     if X.shape[0] < 3:
         raise ValueError("X needs at least 3 distinct rows to estimate an intrinsic dimension")
     dist, _ = NearestNeighbors(n_neighbors=3).fit(X).kneighbors(X)
-    mu = dist[:, 2] / dist[:, 1]
-    return float(X.shape[0] / np.log(mu).sum())
+    total = np.log(dist[:, 2] / dist[:, 1]).sum()
+    if total <= 1e-9 * X.shape[0]:  # r2 = r1 at every point (up to rounding): the ratio carries no dimension
+        raise ValueError("X's points are equidistant from their two nearest neighbours (r2 = r1 for every row), "
+                         "so the TwoNN estimate is undefined; expected points in general position")
+    return float(X.shape[0] / total)
 
 
 class KDiffusionMLP(nn.Module):
