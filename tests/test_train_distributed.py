@@ -132,6 +132,29 @@ def test_lowfer_trains_on_two_processes(tmp_path):
     assert ranks[0]["mrr"] == pytest.approx(single.evaluate(kg, "test")["mrr"], abs=0.05)
 
 
+def _kg_small_last_batch_worker(rank: int, world: int, store: str, out: str, batch_size: int) -> None:
+    from graphrec.datasets import make_knowledge_graph
+    from graphrec.kg import LowFER
+
+    torch.set_num_threads(1)
+    with _process_group(rank, world, store):
+        kg = make_knowledge_graph(n_entities=60, n_relations=4, n_triples=900, random_state=0)
+        est = LowFER(d_e=8, d_r=4, k=2, max_epochs=1, batch_size=batch_size, random_state=0, distributed=True)
+        torch.save({"epochs": est.fit(kg).n_epochs_}, f"{out}/small{rank}.pt")
+
+
+def test_lowfer_on_two_processes_with_a_last_batch_of_three_queries(tmp_path):
+    """3 queries left over would give one rank a single query, which batch norm cannot train on."""
+    from graphrec.datasets import make_knowledge_graph
+    from graphrec.kg.data import group_queries, reciprocal
+
+    kg = make_knowledge_graph(n_entities=60, n_relations=4, n_triples=900, random_state=0)
+    n_queries = len(group_queries(reciprocal(kg.train, kg.n_relations), 2 * kg.n_relations).queries)
+    batch_size = next(b for b in range(4, n_queries) if n_queries % b == 3)
+    _spawn(_kg_small_last_batch_worker, 2, tmp_path, batch_size)
+    assert [torch.load(tmp_path / f"small{r}.pt")["epochs"] for r in range(2)] == [1, 1]
+
+
 def test_shard_label_batch_partitions_queries_and_positives():
     from graphrec.kg.data import shard_label_batch
 

@@ -151,12 +151,12 @@ def group_queries(triples: np.ndarray, n_relations: int) -> QueryGroups:
     return QueryGroups(queries, indptr, triples[:, 2].copy(), int(n_relations))
 
 
-def _batch_starts(n: int, batch_size: int) -> list[int]:
+def _batch_starts(n: int, batch_size: int, min_rows: int = 2) -> list[int]:
     """Start offsets of the batches of ``n`` rows, ending with ``n``: ``batch_size`` rows each, the last
-    batch the rest, except that a rest of a single row joins the batch before it (``batch_size + 1``
-    rows): training-mode batch norm cannot normalise a batch of one query."""
+    batch the rest, except that a rest of fewer than ``min_rows`` rows joins the batch before it:
+    training-mode batch norm cannot normalise a batch of one query (on each rank, when sharded)."""
     starts = list(range(0, n, batch_size))
-    if len(starts) > 1 and n - starts[-1] == 1:
+    if len(starts) > 1 and n - starts[-1] < min_rows:
         starts.pop()
     return starts + [n]
 
@@ -165,20 +165,21 @@ class _KvsAllBatches:
     """One epoch of K-vs-all batches; see :func:`kvsall_batches`."""
 
     def __init__(self, queries: torch.Tensor, query_of_label: torch.Tensor, label_tails: torch.Tensor,
-                 batch_size: int, generator: torch.Generator | None) -> None:
+                 batch_size: int, generator: torch.Generator | None, min_rows: int) -> None:
         self._queries, self._query_of_label, self._label_tails = queries, query_of_label, label_tails
-        self._batch_size, self._generator = batch_size, generator
+        self._batch_size, self._generator, self._min_rows = batch_size, generator, min_rows
 
     def __len__(self) -> int:
-        return len(_batch_starts(self._queries.shape[0], self._batch_size)) - 1
+        return len(_batch_starts(self._queries.shape[0], self._batch_size, self._min_rows)) - 1
 
     def with_generator(self, generator: torch.Generator | None) -> "_KvsAllBatches":
         """The same device data, shuffled by ``generator`` (nothing is copied)."""
-        return _KvsAllBatches(self._queries, self._query_of_label, self._label_tails, self._batch_size, generator)
+        return _KvsAllBatches(self._queries, self._query_of_label, self._label_tails, self._batch_size, generator,
+                              self._min_rows)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         q, device = self._queries.shape[0], self._queries.device
-        starts = _batch_starts(q, self._batch_size)
+        starts = _batch_starts(q, self._batch_size, self._min_rows)
         draw_on = self._generator.device if self._generator is not None else device
         perm = torch.randperm(q, generator=self._generator, device=draw_on).to(device)
         position = torch.empty_like(perm)
@@ -197,16 +198,17 @@ class _KvsAllBatches:
 
 
 def kvsall_batches(groups: QueryGroups, batch_size: int, *, device: torch.device | str = "cpu",
-                   generator: torch.Generator | None = None) -> _KvsAllBatches:
+                   generator: torch.Generator | None = None, min_rows: int = 2) -> _KvsAllBatches:
     """K-vs-all batches over the distinct queries of ``groups``, shuffled once per pass.
 
     Parameters
     ----------
     groups : QueryGroups of the (reciprocal) training triples.
-    batch_size : int, queries per batch (a last batch of a single query joins the one before it:
-        training-mode batch norm needs at least 2 rows).
+    batch_size : int, queries per batch.
     device : where the batches live (the data is copied there once).
     generator : torch.Generator shuffling the queries (``None``: the global RNG of ``device``).
+    min_rows : int, a last batch of fewer queries joins the one before it (training-mode batch norm
+        needs 2 rows; ``2 * world_size`` when the batches are sharded over ranks).
 
     Returns
     -------
@@ -220,41 +222,42 @@ def kvsall_batches(groups: QueryGroups, batch_size: int, *, device: torch.device
     queries = torch.as_tensor(groups.queries, device=device)
     query_of_label = torch.as_tensor(np.repeat(np.arange(len(counts)), counts), device=device)
     tails = torch.as_tensor(groups.indices, device=device)
-    return _KvsAllBatches(queries, query_of_label, tails, int(batch_size), generator)
+    return _KvsAllBatches(queries, query_of_label, tails, int(batch_size), generator, int(min_rows))
 
 
 class _OneVsAllBatches:
     """One epoch of 1-vs-all batches; see :func:`onevsall_batches`."""
 
-    def __init__(self, triples: torch.Tensor, batch_size: int, generator: torch.Generator | None) -> None:
-        self._triples, self._batch_size, self._generator = triples, batch_size, generator
+    def __init__(self, triples: torch.Tensor, batch_size: int, generator: torch.Generator | None,
+                 min_rows: int) -> None:
+        self._triples, self._batch_size, self._generator, self._min_rows = triples, batch_size, generator, min_rows
 
     def __len__(self) -> int:
-        return len(_batch_starts(self._triples.shape[0], self._batch_size)) - 1
+        return len(_batch_starts(self._triples.shape[0], self._batch_size, self._min_rows)) - 1
 
     def with_generator(self, generator: torch.Generator | None) -> "_OneVsAllBatches":
         """The same device data, shuffled by ``generator`` (nothing is copied)."""
-        return _OneVsAllBatches(self._triples, self._batch_size, generator)
+        return _OneVsAllBatches(self._triples, self._batch_size, generator, self._min_rows)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         m, device = self._triples.shape[0], self._triples.device
         draw_on = self._generator.device if self._generator is not None else device
         perm = torch.randperm(m, generator=self._generator, device=draw_on).to(device)
-        starts = _batch_starts(m, self._batch_size)
+        starts = _batch_starts(m, self._batch_size, self._min_rows)
         for start, stop in zip(starts[:-1], starts[1:]):
             batch = self._triples[perm[start:stop]]
             yield batch[:, 0], batch[:, 1], torch.arange(batch.shape[0], device=device), batch[:, 2]
 
 
 def onevsall_batches(triples: np.ndarray, batch_size: int, *, device: torch.device | str = "cpu",
-                     generator: torch.Generator | None = None) -> _OneVsAllBatches:
+                     generator: torch.Generator | None = None, min_rows: int = 2) -> _OneVsAllBatches:
     """1-vs-all batches: one row per (reciprocal) triple, labelled with its single tail.
 
     Same batch format as :func:`kvsall_batches` (here ``rows = arange(b)``, ``cols`` = the tails);
-    a last batch of a single triple joins the one before it, as there.
+    a last batch of fewer than ``min_rows`` triples joins the one before it, as there.
     """
     data = torch.as_tensor(np.ascontiguousarray(triples, dtype=np.int64), device=torch.device(device))
-    return _OneVsAllBatches(data, int(batch_size), generator)
+    return _OneVsAllBatches(data, int(batch_size), generator, int(min_rows))
 
 
 def shard_label_batch(batch: tuple[torch.Tensor, ...], rank: int, world_size: int) -> tuple[tuple[torch.Tensor, ...], int, int]:

@@ -34,7 +34,7 @@ from graphrec.kg.data import (
 )
 from graphrec.kg.evaluation import filtered_link_ranks, link_prediction_scores
 from graphrec.kg.models import LowFERNet, TuckERNet
-from graphrec.train import DistributedTrainer, Trainer
+from graphrec.train import DistributedTrainer, Trainer, init_process_group
 from graphrec.utils.validation import check_bool, check_choice, check_device, check_float, check_int, check_random_state, torch_generator
 
 __all__ = ["LowFER", "PRESETS", "TuckER"]
@@ -140,10 +140,15 @@ class _KGEstimator(GraphrecEstimator):
         net = self._build_net(n_e, 2 * n_r, torch_generator(rng, "cpu"))
         known = group_queries(reciprocal(np.concatenate([triples.train, triples.valid, triples.test]), n_r), 2 * n_r)
         train = reciprocal(triples.train, n_r)
+        world = init_process_group()[1] if self.distributed else 1
+        if self.batch_size < 2 * world:
+            raise ValueError(f"batch_size must be at least 2 per rank (2 * world_size = {2 * world}) for batch norm, "
+                             f"got {self.batch_size}")
+        # a last batch too small to give every rank 2 queries joins the one before it
         if self.training == "kvsall":  # the training data is copied to the device once, here
-            source = kvsall_batches(group_queries(train, 2 * n_r), self.batch_size, device=device)
+            source = kvsall_batches(group_queries(train, 2 * n_r), self.batch_size, device=device, min_rows=2 * world)
         else:
-            source = onevsall_batches(train, self.batch_size, device=device)
+            source = onevsall_batches(train, self.batch_size, device=device, min_rows=2 * world)
 
         def batches(epoch: int, generator: torch.Generator):
             return source.with_generator(generator)
