@@ -6,7 +6,23 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from pathlib import Path
+
+
+def _check_output(path: str, option: str) -> None:
+    """Fail before a long run, not after it, when ``path`` cannot be written: it is a folder, or its
+    folder cannot be created or written to."""
+    dest = Path(path)
+    if dest.is_dir():
+        raise ValueError(f"{option} {path} is a folder; expected a file name")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{option} {path}: cannot create its folder ({exc.strerror or exc})") from None
+    if not os.access(dest.parent, os.W_OK):
+        raise ValueError(f"{option} {path}: its folder {dest.parent} is not writable")
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -31,6 +47,9 @@ def _bench(args: argparse.Namespace) -> int:
         for name, (_, desc) in sorted(task.datasets.items()):
             print(f"  {name:24s} {desc}")
         return 0
+    for path, option in ((args.json, "--json"), (args.plot, "--plot")):
+        if path:
+            _check_output(path, option)
     seeds = list(range(args.seeds))
     result = run_bench(task, args.method, args.dataset, seeds, device=args.device)
     print(f"graphrec bench {task.name}: {len(seeds)} seed(s) on {args.device}")
@@ -139,3 +158,6 @@ def main(argv: list[str] | None = None) -> int:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"graphrec {args.command}: {message}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a failed download, a corrupt data file, a full disk: no traceback, exit status 1
+        print(f"graphrec {args.command}: {exc}", file=sys.stderr)
+        return 1

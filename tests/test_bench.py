@@ -85,3 +85,54 @@ def test_cli_datasets_list_and_info(capsys):
     assert main(["datasets", "info", "cora"]) == 0
     assert "sha256=" in capsys.readouterr().out
     assert main(["datasets", "info", "nope"]) == 2
+
+
+@pytest.mark.parametrize("option", ["--json", "--plot"])
+@pytest.mark.parametrize("where", ["folder", "under_a_file"])
+def test_unwritable_output_path_fails_before_the_run(tmp_path, capsys, monkeypatch, option, where):
+    import graphrec.bench
+
+    monkeypatch.setattr(graphrec.bench, "run_bench", lambda *a, **k: pytest.fail("ran before checking the output path"))
+    (tmp_path / "a_file").write_text("")
+    path = tmp_path if where == "folder" else tmp_path / "a_file" / "out.json"
+    assert main(["bench", "cluster", "--seeds", "1", option, str(path)]) == 2
+    assert f"{option} {path}" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_write_json_leaves_no_temp_file_when_it_fails(tmp_path):
+    from graphrec.bench.runner import BenchResult, write_json
+
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(OSError):
+        write_json(BenchResult("cluster", "cpu", [0]), tmp_path / "taken")
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"] and not any((tmp_path / "taken").iterdir())
+
+
+def test_cli_reports_a_corrupt_data_file_without_a_traceback(tmp_path, data_root, capsys):
+    from graphrec.datasets import get_card
+
+    card = get_card("cora")
+    folder = tmp_path / card.path
+    folder.mkdir(parents=True)
+    for f in card.files:
+        (folder / f.name).write_bytes((data_root / card.path / f.name).read_bytes())
+    bad = folder / card.files[0].name
+    bad.write_bytes(bad.read_bytes()[:100])
+    assert main(["datasets", "fetch", "cora", "--root", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("graphrec datasets: ") and f"{bad} is corrupt or truncated" in err
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_cuda_without_cuda_is_a_clear_error_before_any_data_is_loaded(capsys):
+    task = get_task("cluster")
+    loader, description = task.datasets["karate"]
+    task.datasets["karate"] = (lambda: pytest.fail("loaded data before checking the device"), description)
+    try:
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            run_bench("cluster", datasets=["karate"], seeds=[0], device="cuda")
+        assert main(["bench", "cluster", "--dataset", "karate", "--seeds", "1", "--device", "cuda"]) == 2
+        assert "CUDA is not available" in capsys.readouterr().err
+    finally:
+        task.datasets["karate"] = (loader, description)

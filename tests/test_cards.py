@@ -18,6 +18,15 @@ def test_there_are_cards_for_every_kind():
     assert list_datasets(kind="graph") == sorted(n for n, c in CARDS.items() if c.kind == "graph")
 
 
+def test_unknown_kind_is_an_error_not_an_empty_list(capsys):
+    from graphrec.cli import main
+
+    with pytest.raises(ValueError, match="kind='graphs' is not a dataset kind; expected one of .*'graph'"):
+        list_datasets(kind="graphs")
+    assert main(["datasets", "list", "--kind", "graphs"]) == 2
+    assert "kind='graphs'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("name", sorted(CARDS))
 def test_card_is_complete(name):
     card = CARDS[name]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import http.server
+import re
 import threading
 from pathlib import Path
 
@@ -143,3 +144,28 @@ def test_truncated_file_of_each_kind_gives_checksum_error(name, bad_file, keep, 
 def test_unknown_dataset_lists_available():
     with pytest.raises(KeyError, match="unknown dataset 'no-such'.*cora"):
         load("no-such")
+
+
+@pytest.mark.parametrize("where", ["missing", "refused"])
+def test_failed_request_names_the_url_and_leaves_nothing(server, empty_roots, where):
+    spec = get_card("cora").files[0]
+    url = f"{server}/no/such/{spec.name}" if where == "missing" else f"http://127.0.0.1:1/{spec.name}"
+    dest = empty_roots / "dl" / spec.name
+    with pytest.raises(OSError, match="download of " + re.escape(url) + " failed") as info:
+        download(url, dest, spec, verbose=False)
+    assert ("404" if where == "missing" else "refused") in str(info.value)
+    assert list(dest.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("damage", [b"", b"\x80\x09not a pickle", b"\x80\x05\x95\xff\xff\xff\xff\xff\xff\xff\x7f"])
+def test_damaged_processed_cache_is_converted_again(server, empty_roots, monkeypatch, caplog, damage):
+    card = _local_card("cora", server)
+    monkeypatch.setattr(_registry, "get_card", lambda name: card)
+    graph = load("cora")
+    (cache,) = (empty_roots / "data" / "processed").glob("cora-*.pkl")
+    cache.write_bytes(damage)
+    with caplog.at_level("WARNING", logger="graphrec.datasets._registry"):
+        again = load("cora")
+    assert (again.adjacency != graph.adjacency).nnz == 0
+    assert "unreadable" in caplog.text and str(cache) in caplog.text
+    assert cache.stat().st_size > 1000  # rewritten

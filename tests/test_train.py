@@ -338,6 +338,21 @@ def test_checkpoint_without_scheduler_is_rejected_with_one(tmp_path):
         noisy_trainer(nn.Linear(3, 1), max_epochs=2, checkpoint_dir=tmp_path).fit(batches_of(x, y))
 
 
+@pytest.mark.parametrize("changed", [dict(monitor="other"), dict(mode="min")], ids=["monitor", "mode"])
+def test_resume_with_other_monitor_or_mode_is_an_error(tmp_path, changed):
+    # The early-stopping state holds the best score of the checkpoint's monitor in its mode: resuming
+    # with another would compare new scores against it and keep the wrong weights.
+    x, y = regression_data(32)
+    metrics = lambda model: {"score": 1.0, "other": 2.0}  # noqa: E731
+    common = dict(eval_fn=metrics, checkpoint_dir=tmp_path, scheduler=None)
+    noisy_trainer(fresh_noisy(), max_epochs=1, monitor="score", mode="max", **common).fit(batches_of(x, y))
+    settings = {"monitor": "score", "mode": "max", **changed}
+    with pytest.raises(CheckpointError, match=r"last\.pt.*monitor='score', mode='max'.*resume=False"):
+        noisy_trainer(fresh_noisy(), max_epochs=2, **settings, **common).fit(batches_of(x, y))
+    again = noisy_trainer(fresh_noisy(), max_epochs=2, monitor="score", mode="max", **common).fit(batches_of(x, y))
+    assert again.epochs_run == 2
+
+
 # ---------------------------------------------------------------------------- errors
 def _trainer(**overrides):
     model = nn.Linear(3, 1)

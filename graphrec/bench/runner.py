@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import platform
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from graphrec.bench.registry import Task, get_task
+from graphrec.utils.validation import check_device
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +130,12 @@ def run_bench(
     *,
     device: str = "cpu",
 ) -> BenchResult:
-    """Fit every method on every dataset for every seed; datasets are loaded once."""
+    """Fit every method on every dataset for every seed; datasets are loaded once.
+
+    ``device`` is checked before any data is loaded (``"auto"`` resolves to ``"cuda"`` or ``"cpu"``);
+    an unavailable CUDA device raises ``ValueError``.
+    """
+    device = str(check_device(device))
     t = get_task(task) if isinstance(task, str) else task
     methods = methods or [t.default_method]
     datasets = datasets or [t.default_dataset]
@@ -165,12 +172,18 @@ def run_bench(
 
 
 def write_json(result: BenchResult, path: str | os.PathLike) -> None:
-    """Write the result atomically."""
+    """Write the result atomically (a temp file in the same folder, then ``os.replace``); on failure
+    nothing is left behind."""
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    tmp.write_text(json.dumps(result.to_json(), indent=2))
-    os.replace(tmp, dest)
+    text = json.dumps(result.to_json(), indent=2)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, dest)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def plot(result: BenchResult, metrics: list[str], path: str | os.PathLike) -> None:

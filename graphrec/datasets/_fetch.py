@@ -4,7 +4,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import http.client
 import tempfile
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -43,7 +45,8 @@ def verify(path: Path, spec: FileSpec) -> None:
 def download(url: str, dest: Path, spec: FileSpec | None = None, *, timeout: float = 60.0, verbose: bool = True) -> Path:
     """Stream ``url`` to ``dest`` through a temp file in the same folder; verify before renaming.
 
-    An interrupted transfer or a checksum mismatch leaves nothing at ``dest``.
+    An interrupted transfer or a checksum mismatch leaves nothing at ``dest``. A failed request
+    (HTTP error, refused connection, time-out) raises ``OSError`` naming the URL.
     """
     from graphrec.utils.progress import progress
 
@@ -52,14 +55,21 @@ def download(url: str, dest: Path, spec: FileSpec | None = None, *, timeout: flo
     tmp = Path(tmp_name)
     h = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            total = resp.headers.get("Content-Length")
-            bar = progress(total=int(total) if total else None, unit="B", unit_scale=True, desc=dest.name, verbose=verbose)
-            with bar:
-                for block in iter(lambda: resp.read(_CHUNK), b""):
-                    out.write(block)
-                    h.update(block)
-                    bar.update(len(block))
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+                total = resp.headers.get("Content-Length")
+                bar = progress(total=int(total) if total else None, unit="B", unit_scale=True, desc=dest.name,
+                               verbose=verbose)
+                with bar:
+                    for block in iter(lambda: resp.read(_CHUNK), b""):
+                        out.write(block)
+                        h.update(block)
+                        bar.update(len(block))
+        except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as exc:
+            plain_url_error = isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError)
+            raise OSError(
+                f"download of {url} failed ({exc.reason if plain_url_error else exc}); nothing was written to {dest}"
+            ) from exc
         if spec is not None and h.hexdigest() != spec.sha256:
             raise ChecksumError(
                 f"download of {url} gave sha256 {h.hexdigest()}, expected {spec.sha256} for {dest.name}; "

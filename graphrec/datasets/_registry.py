@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from graphrec._config import writable_root
-from graphrec.datasets._cards import DatasetCard, all_cards, get_card
+from graphrec.datasets._cards import _KINDS, DatasetCard, all_cards, get_card
 from graphrec.datasets._fetch import fetch_files
 
 logger = logging.getLogger(__name__)
@@ -92,13 +92,18 @@ def load(name: str, root: str | os.PathLike | None = None, *, verbose: bool = Fa
         try:
             with open(cache, "rb") as fh:
                 return pickle.load(fh)
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
-            logger.warning("processed cache %s is unreadable (%s); converting again", cache, exc)
+        except Exception as exc:  # a damaged pickle raises almost anything: UnpicklingError, EOFError, ValueError, ...
+            logger.warning("processed cache %s is unreadable (%s: %s); converting again", cache, type(exc).__name__, exc)
     obj = reader(fetch_files(card, root, verbose=verbose), card, **opts)
     _atomic_pickle(obj, cache)
     return obj
 
 
 def list_datasets(kind: str | None = None) -> list[str]:
-    """Names of all registered datasets, optionally of one kind (``graph``, ``interactions``, ...)."""
+    """Names of all registered datasets, optionally of one kind (``graph``, ``interactions``, ...).
+
+    An unknown ``kind`` raises ``ValueError`` listing the kinds (rather than giving an empty list).
+    """
+    if kind is not None and kind not in _KINDS:
+        raise ValueError(f"kind={kind!r} is not a dataset kind; expected one of {_KINDS}")
     return sorted(n for n, c in all_cards().items() if kind is None or c.kind == kind)

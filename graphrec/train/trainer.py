@@ -143,7 +143,9 @@ class Trainer:
         history, early-stopping state and RNG states; the checkpoint's RNG states take the place
         of ``random_state``); otherwise start over and overwrite it. The optimizer and scheduler
         must have the checkpoint's settings (``max_epochs`` may grow): a changed learning rate,
-        decay, weight decay, ... is an error, not silently replaced by the checkpoint's.
+        decay, weight decay, ... is an error, not silently replaced by the checkpoint's; so is
+        another ``monitor`` or ``mode`` (the early-stopping state holds the best score of the
+        checkpoint's).
     grad_clip
         Max L2 norm of all gradients together (``clip_grad_norm_``); ``None``: no clipping.
     scheduler
@@ -477,6 +479,8 @@ class Trainer:
             "early_stopping": None if run.tracker is None else run.tracker.state_dict(),
             "best_state": run.best_state,
             "stopped_early": run.stopped_early,
+            "monitor": self.monitor,
+            "mode": self.mode,
             "rng": capture_rng_state(generator, self.device),
             "device_type": self.device.type,
         }
@@ -503,6 +507,15 @@ class Trainer:
             raise CheckpointError(
                 f"{where} was written {'without' if state['early_stopping'] is None else 'with'} a monitor, "
                 f"but this Trainer has monitor={self.monitor!r}"
+            )
+        # The early-stopping state holds a best score of the checkpoint's monitor, compared in its mode;
+        # checkpoints written before these keys were saved are not checked.
+        saved_monitor, saved_mode = state.get("monitor", self.monitor), state.get("mode", self.mode)
+        if self.monitor is not None and (saved_monitor, saved_mode) != (self.monitor, self.mode):
+            raise CheckpointError(
+                f"{where} was written with monitor={saved_monitor!r}, mode={saved_mode!r}, but this Trainer has "
+                f"monitor={self.monitor!r}, mode={self.mode!r}: its best score would be compared with another "
+                "metric or direction; use another checkpoint_dir or resume=False"
             )
         check_training_settings_match(state["optimizer"], self.optimizer, state["scheduler"], self.scheduler, path)
         try:

@@ -99,6 +99,13 @@ def check_device(device: Any) -> "torch.device":  # noqa: F821
     return dev
 
 
+def _check_not_complex(dtype: Any, name: str, target: Any = np.float64) -> None:
+    """Casting complex to real drops the imaginary part with only a warning: refuse it instead
+    (``target=None`` keeps the input's dtype, so nothing is cast)."""
+    if np.dtype(dtype).kind == "c" and target is not None and np.dtype(target).kind != "c":
+        raise TypeError(f"{name} must hold real numbers, got complex dtype {np.dtype(dtype)}")
+
+
 def check_array(
     x: Any,
     name: str,
@@ -119,9 +126,16 @@ def check_array(
         raise TypeError(f"{name} could not be converted to an array: {exc}") from exc
     if arr.dtype == object:
         raise TypeError(f"{name} must hold numbers, got an object array")
+    _check_not_complex(arr.dtype, name, dtype)
     if dtype is not None:
         if np.issubdtype(np.dtype(dtype), np.integer) and arr.size and not np.issubdtype(arr.dtype, np.integer):
             if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+                info = np.iinfo(dtype)
+                if arr.min() < info.min or arr.max() > info.max:  # the cast would wrap around silently
+                    raise ValueError(
+                        f"{name} holds values outside the {np.dtype(dtype)} range [{info.min}, {info.max}] "
+                        f"(min {arr.min():g}, max {arr.max():g})"
+                    )
                 arr = arr.astype(dtype)
             else:
                 raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}")
@@ -139,6 +153,8 @@ def check_array(
 def check_adjacency(adjacency: Any, name: str = "adjacency", *, symmetric: bool = True) -> sp.csr_matrix:
     """Validate a square, finite, non-negative adjacency matrix and return it as sorted CSR float64.
 
+    Explicitly stored zeros are dropped (they are not edges), from a copy: the caller keeps its zeros.
+
     Raises if it is empty, not square, holds NaN/inf or negative weights, or (with
     ``symmetric=True``) is not symmetric.
     """
@@ -149,6 +165,7 @@ def check_adjacency(adjacency: Any, name: str = "adjacency", *, symmetric: bool 
         if arr.ndim != 2:
             raise ValueError(f"{name} must be a 2-d (n x n) matrix, got shape {arr.shape}")
         adjacency = sp.csr_matrix(arr)
+    _check_not_complex(adjacency.dtype, name)
     a = sp.csr_matrix(adjacency, dtype=np.float64)
     n, m = a.shape
     if n != m:
@@ -161,6 +178,10 @@ def check_adjacency(adjacency: Any, name: str = "adjacency", *, symmetric: bool 
         raise ValueError(f"{name} contains NaN or infinite edge weights")
     if a.nnz and a.data.min() < 0:
         raise ValueError(f"{name} has negative edge weights (min {a.data.min():g}); expected weights >= 0")
+    if a.nnz and not a.data.all():
+        # explicitly stored zeros are not edges; dropped on a copy, so the caller's matrix is left as it was
+        a = a.copy()
+        a.eliminate_zeros()
     if symmetric and a.nnz and abs(a - a.T).max() > 1e-8 * max(1.0, abs(a).max()):
         raise ValueError(f"{name} is not symmetric; expected an undirected graph (symmetrise with A.maximum(A.T))")
     return a
@@ -171,6 +192,7 @@ def check_features(features: Any, n_nodes: int, name: str = "features") -> np.nd
     if hasattr(features, "detach"):
         features = features.detach().cpu().numpy()
     if sp.issparse(features):
+        _check_not_complex(features.dtype, name)
         x = sp.csr_matrix(features, dtype=np.float64)
         if not np.all(np.isfinite(x.data)):
             raise ValueError(f"{name} contains NaN or infinite values")
