@@ -26,9 +26,19 @@ def set_data_home(path: str | os.PathLike | None) -> None:
 
 
 def data_roots(root: str | os.PathLike | None = None) -> list[Path]:
-    """Candidate roots in resolution order, without duplicates."""
-    candidates = [Path(root).expanduser()] if root is not None else []
-    candidates.append(get_data_home())
+    """Candidate roots in resolution order, without duplicates.
+
+    Raises ``NotADirectoryError`` when ``root`` or the data home (e.g. a mistyped ``$GRAPHREC_DATA``)
+    names an existing file: falling back to the next root would hide the mistake.
+    """
+    given = [(Path(root).expanduser(), "root")] if root is not None else []
+    home_source = ("set_data_home" if _data_home is not None else f"${ENV_DATA}" if os.environ.get(ENV_DATA)
+                   else "the default data home")
+    given.append((get_data_home(), home_source))
+    for path, source in given:
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(f"{source}={str(path)!r} is a file; expected a data folder")
+    candidates = [path for path, _ in given]
     candidates.append(DEFAULT_DATA_HOME.expanduser())
     seen: list[Path] = []
     for c in candidates:

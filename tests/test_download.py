@@ -169,3 +169,12 @@ def test_damaged_processed_cache_is_converted_again(server, empty_roots, monkeyp
     assert (again.adjacency != graph.adjacency).nnz == 0
     assert "unreadable" in caplog.text and str(cache) in caplog.text
     assert cache.stat().st_size > 1000  # rewritten
+
+
+@pytest.mark.parametrize("via", ["env", "root"])
+def test_a_data_root_that_is_a_file_is_an_error_not_a_fallback(tmp_path, monkeypatch, via):
+    typo = tmp_path / "datasets.txt"
+    typo.write_text("not a folder")
+    monkeypatch.setenv("GRAPHREC_DATA", str(typo if via == "env" else tmp_path))
+    with pytest.raises(NotADirectoryError, match=r"(\$GRAPHREC_DATA|root)=.*datasets.txt.* is a file"):
+        load("cora", root=typo if via == "root" else None)
