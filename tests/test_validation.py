@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from graphrec.utils.validation import check_bool
+from graphrec.utils.validation import check_adjacency, check_bool
 
 
 @pytest.mark.parametrize("value", [True, False, np.bool_(True), np.bool_(False)])
@@ -69,3 +69,12 @@ def test_integral_floats_outside_the_integer_range_are_refused():
     with pytest.raises(ValueError, match=r"labels holds values outside the int64 range.*max 1e\+20"):
         check_labels(np.array([0.0, 1e20]), 2)
     np.testing.assert_array_equal(check_array(np.array([2.0, -1.0]), "idx", dtype=np.int64), [2, -1])
+
+
+def test_dense_adjacency_of_any_real_dtype_is_accepted_and_objects_are_named():
+    ring = np.roll(np.eye(4), 1, axis=1) + np.roll(np.eye(4), -1, axis=1)
+    for dtype in (np.float16, np.float32, np.int8, bool):   # scipy.sparse itself refuses float16
+        a = check_adjacency(ring.astype(dtype))
+        assert a.dtype == np.float64 and a.nnz == 8
+    with pytest.raises(TypeError, match="adjacency must hold numbers"):
+        check_adjacency(np.array([[0, "a"], [None, 0]], dtype=object))

@@ -161,7 +161,8 @@ def check_adjacency(adjacency: Any, name: str = "adjacency", *, symmetric: bool 
     if hasattr(adjacency, "detach"):
         adjacency = adjacency.detach().cpu().numpy()
     if not sp.issparse(adjacency):
-        arr = np.asarray(adjacency)
+        # float64 first: scipy.sparse refuses float16, and object arrays get a clear error
+        arr = check_array(adjacency, name, allow_nan=True, min_rows=0)
         if arr.ndim != 2:
             raise ValueError(f"{name} must be a 2-d (n x n) matrix, got shape {arr.shape}")
         adjacency = sp.csr_matrix(arr)
