@@ -195,6 +195,13 @@ def test_ratio_split_is_disjoint_complete_and_seeded():
         ratio_split(data, ratios=(0.8, 0.0, 0.2))
     with pytest.raises(ValueError, match="given train/test"):
         given_split(data)
+    stored_zero, negative = data.user_items.copy(), data.user_items.copy()
+    stored_zero.data[:50] = 0.0   # stored but not interactions: the k-core would count them
+    negative.data[0] = -1.0
+    with pytest.raises(ValueError, match="50 explicit zero"):
+        ratio_split(stored_zero)
+    with pytest.raises(ValueError, match="negative values"):
+        ratio_split(negative)
 
 
 def test_k_core_removes_until_stable():

@@ -17,6 +17,11 @@ def _check_user_items(m, name: str, shape: tuple[int, int] | None = None) -> sp.
         raise ValueError(f"{name} is empty (shape {m.shape}); expected at least one user and one item")
     if not np.all(np.isfinite(m.data)):
         raise ValueError(f"{name} contains NaN or infinite values")
+    if m.nnz and m.data.min() < 0:
+        raise ValueError(f"{name} has negative values (min {m.data.min():g}); expected interaction weights >= 0")
+    if m.nnz and not m.data.all():  # k-cores and splits would count them as interactions
+        raise ValueError(f"{name} stores {m.nnz - np.count_nonzero(m.data)} explicit zero(s), which are not "
+                         "interactions; drop them first (m.eliminate_zeros())")
     m.sort_indices()
     dup = sp.csr_matrix((np.ones_like(m.data), m.indices, m.indptr), shape=m.shape)
     dup.sum_duplicates()
@@ -32,7 +37,8 @@ class Interactions:
     Attributes
     ----------
     user_items : scipy.sparse.csr_matrix, shape (n_users, n_items)
-        All interactions (value 1, or a weight), sorted CSR float32, no duplicate pairs.
+        All interactions (value 1, or a positive weight), sorted CSR float32, no duplicate pairs and
+        no stored zeros.
     order : scipy.sparse.csr_matrix, optional
         Same sparsity as ``user_items``; the value is the interaction's position in the user's
         history (1-based) or its timestamp, so splits by time are possible.
