@@ -397,6 +397,9 @@ def test_subspace_ad_patch_pooling_hand_computed():
     assert ad.anomaly_score(patches)[0] == pytest.approx(9.0)
     assert ad.set_params(pooling="mean").anomaly_score(patches)[0] == pytest.approx(3.5)
     assert ad.set_params(pooling="top", top_frac=0.5).anomaly_score(patches)[0] == pytest.approx(6.5)
+    with pytest.raises(ValueError, match="pooling"):   # set after fit: checked where it acts
+        ad.set_params(pooling="median").anomaly_score(patches)
+    ad.set_params(pooling="top")
     with pytest.raises(ValueError, match="3 features"):
         ad.anomaly_score(np.ones((2, 4)))
 

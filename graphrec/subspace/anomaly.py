@@ -137,6 +137,8 @@ class SubspaceAD(GraphrecEstimator):
 
     def anomaly_score(self, F: Any) -> np.ndarray:
         """One score per sample ``(n,)``, larger = more anomalous; patch scores are pooled by ``pooling``."""
+        check_choice(self.pooling, "pooling", _POOLING)   # pooling only acts here: it may be set after fit
+        check_float(self.top_frac, "top_frac", low=0.0, high=1.0, low_open=True)
         s = self.patch_scores(F)
         if s.ndim == 1:
             return s
