@@ -390,6 +390,13 @@ def test_bad_constructor_arguments(overrides, error, match):
         _trainer(**overrides)
 
 
+def test_checkpoint_dir_that_is_a_file_fails_before_training(tmp_path):
+    not_a_folder = tmp_path / "ckpt.pt"
+    not_a_folder.write_bytes(b"")
+    with pytest.raises(NotADirectoryError, match="checkpoint_dir=.*ckpt.pt.* is a file"):
+        _trainer(checkpoint_dir=not_a_folder)
+
+
 def test_bad_fit_inputs():
     x, y = regression_data(32)
     with pytest.raises(TypeError, match="train_batches must be callable"):

@@ -232,6 +232,9 @@ class Trainer:
             )
         if checkpoint_dir is not None and not isinstance(checkpoint_dir, (str, os.PathLike)):
             raise TypeError(f"checkpoint_dir must be a path or None, got {type(checkpoint_dir).__name__}")
+        if checkpoint_dir is not None and Path(checkpoint_dir).exists() and not Path(checkpoint_dir).is_dir():
+            raise NotADirectoryError(f"checkpoint_dir={str(checkpoint_dir)!r} is a file; expected a folder "
+                                     "(found before training rather than at the first checkpoint)")
         if max_seconds is not None and (
             isinstance(max_seconds, bool) or not isinstance(max_seconds, numbers.Real) or not max_seconds > 0
         ):
