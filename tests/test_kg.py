@@ -297,6 +297,9 @@ def test_cuda_fit_evaluate_and_predict(cls):
     assert 0 < report["mrr"] <= 1
     ids, _ = est.predict_tails([0, 1], [0, 0], k=3)
     assert ids.shape == (2, 3)
+    # ids given as CUDA tensors (0-d or 1-d) are read like any other ids
+    on_gpu = est.score(torch.tensor(3, device="cuda"), torch.tensor([1], device="cuda"))
+    np.testing.assert_array_equal(on_gpu, est.score([3], [1]))
 
 
 # ---------------------------------------------------------------------------- bad input

@@ -198,7 +198,7 @@ class _KGEstimator(GraphrecEstimator):
     # ------------------------------------------------------------------ inference
     def _ids(self, values: Any, vocab: list[str], kind: str) -> np.ndarray:
         """Names or ids -> (b,) int64 ids, with errors naming the first bad value."""
-        arr = np.asarray(values)
+        arr = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values)  # CUDA tensors too
         arr = arr.reshape(1) if arr.ndim == 0 else arr  # one id or name: a scalar, 0-d array or tensor
         if arr.ndim != 1:
             raise ValueError(f"{kind} ids must be a 1-d sequence, got shape {arr.shape}")
