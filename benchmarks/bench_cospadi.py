@@ -129,7 +129,7 @@ def main() -> None:
         f"CoSpaDi / SVD error ratio: {u['ratio_cospadi_over_svd'][0]:.3f}.",
         "",
         "Functional error ||X(W - W_hat)|| / ||XW|| on a Gaussian 32 x 128 weight with anisotropic calibration inputs "
-        "(K=16, s=3; SVD rank 3 at equal budget):",
+        f"(K=16, s=3; SVD rank {calib[0]['svd_rank']} at equal budget):",
         "",
         "| method | functional rel. error |",
         "|---|---|",
