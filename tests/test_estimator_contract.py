@@ -1,9 +1,16 @@
 """Every registered estimator honours the scikit-learn contract graphrec promises.
 
 clone, get/set_params, hyper-parameters untouched by fit, fit returns self, not-fitted errors,
-clear errors on bad input, determinism under a seed.
+clear errors on bad input, determinism under a seed, pickle / deepcopy of a fitted estimator
+(also loaded in a fresh process).
 """
 from __future__ import annotations
+
+import copy
+import os
+import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -66,6 +73,49 @@ def test_bad_input_raises_clear_error(name, case):
     with pytest.raises((ValueError, TypeError)) as info:
         spec.factory().fit(*spec.bad_inputs[case]())
     assert len(str(info.value)) > 15, "error message should say what was wrong"
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_fitted_survives_pickle_and_deepcopy(name):
+    spec = SPECS[name]
+    args = spec.make_input(0)
+    est = spec.factory().fit(*args)
+    expected = spec.output(est, args)
+    for twin in (pickle.loads(pickle.dumps(est)), copy.deepcopy(est)):
+        assert type(twin) is type(est) and twin.get_params() == est.get_params()
+        assert _equal(spec.output(twin, args), expected), "a copy of a fitted estimator must give the same output"
+    assert _equal(spec.output(est, args), expected), "copying must not disturb the original"
+
+
+_LOAD_IN_FRESH_PROCESS = """
+import pickle, sys
+import numpy as np
+from graphrec.base import registered_estimators
+specs, bad = registered_estimators(), []
+for name, (blob, expected) in pickle.loads(sys.stdin.buffer.read()).items():
+    spec = specs[name]
+    args = spec.make_input(0)
+    out = spec.output(pickle.loads(blob), args)
+    out = out.detach().cpu().numpy() if hasattr(out, "detach") else np.asarray(out)
+    if out.shape != expected.shape or not np.array_equal(out, expected):
+        bad.append(name)
+print(bad)
+"""
+
+
+def test_pickled_fitted_estimators_load_in_a_fresh_process():
+    payload = {}
+    for name in sorted(SPECS):
+        spec = SPECS[name]
+        args = spec.make_input(0)
+        est = spec.factory().fit(*args)
+        out = spec.output(est, args)
+        payload[name] = (pickle.dumps(est), out.detach().cpu().numpy() if hasattr(out, "detach") else np.asarray(out))
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    proc = subprocess.run([sys.executable, "-c", _LOAD_IN_FRESH_PROCESS], input=pickle.dumps(payload),
+                          capture_output=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert proc.stdout.decode().strip().splitlines()[-1] == "[]", "differ after loading in a fresh process"
 
 
 def test_registry_is_not_empty():

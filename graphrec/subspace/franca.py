@@ -123,6 +123,7 @@ class MatryoshkaClusterHead(nn.Module):
     def __init__(self, in_dim: int, nesting: tuple[int, ...], n_prototypes: int, *, mode: str = "prefix",
                  hidden: int = 64, bottleneck: int = 32) -> None:
         super().__init__()
+        self._init_args = (in_dim, nesting, n_prototypes, mode, hidden, bottleneck)
         in_dim = check_int(in_dim, "in_dim", low=1)
         self.nesting = _check_nesting(nesting, in_dim)
         n_prototypes = check_int(n_prototypes, "n_prototypes", low=1)
@@ -137,12 +138,25 @@ class MatryoshkaClusterHead(nn.Module):
             nn.utils.parametrizations.weight_norm(nn.Linear(bottleneck, k, bias=False)) for k in self.n_prototypes
         )
 
+    def __reduce_ex__(self, protocol: int) -> tuple:
+        # weight_norm modules refuse pickling ("only supported through state_dict()"): rebuild from
+        # the constructor arguments and the state dict, so fitted estimators pickle and deepcopy.
+        return _rebuild_head, (self._init_args, self.state_dict(), self.training)
+
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         out = []
         for d, proj, protos in zip(self.nesting, self.projectors, self.prototypes):
             z = F.normalize(proj(x[:, :d] if self.mode == "prefix" else x), dim=1)
             out.append(protos(z))
         return out
+
+
+def _rebuild_head(init_args: tuple, state: dict, training: bool) -> MatryoshkaClusterHead:
+    in_dim, nesting, n_prototypes, mode, hidden, bottleneck = init_args
+    with torch.random.fork_rng(devices=[]):  # the throw-away initialisation must not move the global RNG
+        head = MatryoshkaClusterHead(in_dim, nesting, n_prototypes, mode=mode, hidden=hidden, bottleneck=bottleneck)
+    head.load_state_dict(state, assign=True)
+    return head.train(training)
 
 
 class _Model(nn.Module):
