@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from graphrec.datasets.triples import Triples
+from graphrec.train.batching import batch_bounds
 
 __all__ = ["QueryGroups", "check_triples", "group_queries", "kvsall_batches", "onevsall_batches", "reciprocal"]
 
@@ -151,16 +152,6 @@ def group_queries(triples: np.ndarray, n_relations: int) -> QueryGroups:
     return QueryGroups(queries, indptr, triples[:, 2].copy(), int(n_relations))
 
 
-def _batch_starts(n: int, batch_size: int, min_rows: int = 2) -> list[int]:
-    """Start offsets of the batches of ``n`` rows, ending with ``n``: ``batch_size`` rows each, the last
-    batch the rest, except that a rest of fewer than ``min_rows`` rows joins the batch before it:
-    training-mode batch norm cannot normalise a batch of one query (on each rank, when sharded)."""
-    starts = list(range(0, n, batch_size))
-    if len(starts) > 1 and n - starts[-1] < min_rows:
-        starts.pop()
-    return starts + [n]
-
-
 class _KvsAllBatches:
     """One epoch of K-vs-all batches; see :func:`kvsall_batches`."""
 
@@ -170,7 +161,7 @@ class _KvsAllBatches:
         self._batch_size, self._generator, self._min_rows = batch_size, generator, min_rows
 
     def __len__(self) -> int:
-        return len(_batch_starts(self._queries.shape[0], self._batch_size, self._min_rows)) - 1
+        return len(batch_bounds(self._queries.shape[0], self._batch_size, self._min_rows)) - 1
 
     def with_generator(self, generator: torch.Generator | None) -> "_KvsAllBatches":
         """The same device data, shuffled by ``generator`` (nothing is copied)."""
@@ -179,7 +170,7 @@ class _KvsAllBatches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         q, device = self._queries.shape[0], self._queries.device
-        starts = _batch_starts(q, self._batch_size, self._min_rows)
+        starts = batch_bounds(q, self._batch_size, self._min_rows)
         draw_on = self._generator.device if self._generator is not None else device
         perm = torch.randperm(q, generator=self._generator, device=draw_on).to(device)
         position = torch.empty_like(perm)
@@ -233,7 +224,7 @@ class _OneVsAllBatches:
         self._triples, self._batch_size, self._generator, self._min_rows = triples, batch_size, generator, min_rows
 
     def __len__(self) -> int:
-        return len(_batch_starts(self._triples.shape[0], self._batch_size, self._min_rows)) - 1
+        return len(batch_bounds(self._triples.shape[0], self._batch_size, self._min_rows)) - 1
 
     def with_generator(self, generator: torch.Generator | None) -> "_OneVsAllBatches":
         """The same device data, shuffled by ``generator`` (nothing is copied)."""
@@ -243,7 +234,7 @@ class _OneVsAllBatches:
         m, device = self._triples.shape[0], self._triples.device
         draw_on = self._generator.device if self._generator is not None else device
         perm = torch.randperm(m, generator=self._generator, device=draw_on).to(device)
-        starts = _batch_starts(m, self._batch_size, self._min_rows)
+        starts = batch_bounds(m, self._batch_size, self._min_rows)
         for start, stop in zip(starts[:-1], starts[1:]):
             batch = self._triples[perm[start:stop]]
             yield batch[:, 0], batch[:, 1], torch.arange(batch.shape[0], device=device), batch[:, 2]

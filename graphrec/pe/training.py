@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from graphrec.train import Trainer, TrainResult
+from graphrec.train.batching import batch_bounds
 from graphrec.utils.validation import check_device, check_int
 
 __all__ = ["WarmupLinearDecay", "collate", "fit_graph_regressor", "graph_mae", "predict_graphs"]
@@ -51,10 +52,8 @@ def _batches(graphs: Sequence[Any], batch_size: int, generator: torch.Generator 
         order = torch.arange(len(graphs))
     else:
         order = torch.randperm(len(graphs), generator=generator, device=generator.device).cpu()
-    starts = list(range(0, len(graphs), batch_size))
-    if len(starts) > 1 and len(graphs) - starts[-1] == 1:
-        starts.pop()
-    for start, stop in zip(starts, starts[1:] + [len(graphs)]):
+    bounds = batch_bounds(len(graphs), batch_size, min_rows=2)
+    for start, stop in zip(bounds[:-1], bounds[1:]):
         yield collate([graphs[int(i)] for i in order[start:stop]])
 
 

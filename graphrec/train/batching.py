@@ -13,7 +13,22 @@ from typing import Any
 
 import torch
 
-__all__ = ["move_to_device", "tensor_batches"]
+__all__ = ["batch_bounds", "move_to_device", "tensor_batches"]
+
+
+def batch_bounds(n: int, batch_size: int, min_rows: int = 1) -> list[int]:
+    """Boundaries ``[0, batch_size, 2 batch_size, ..., n]`` of consecutive batches of ``n`` rows.
+
+    A last batch of fewer than ``min_rows`` rows joins the one before it (training-mode batch norm,
+    for one, cannot normalise a single row), so batch ``i`` is ``rows[bounds[i]:bounds[i + 1]]``.
+
+    >>> batch_bounds(10, 4), batch_bounds(9, 4, min_rows=2), batch_bounds(1, 4, min_rows=2)
+    ([0, 4, 8, 10], [0, 4, 9], [0, 1])
+    """
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] < min_rows:
+        starts.pop()
+    return starts + [n]
 
 
 def move_to_device(batch: Any, device: torch.device) -> Any:
