@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy.special import expit
+import torch
 import torch.nn.functional as F
 
 from graphrec.base import GraphrecEstimator

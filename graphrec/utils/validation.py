@@ -166,7 +166,8 @@ def check_adjacency(adjacency: Any, name: str = "adjacency", *, symmetric: bool 
         if arr.ndim != 2:
             raise ValueError(f"{name} must be a 2-d (n x n) matrix, got shape {arr.shape}")
         adjacency = sp.csr_matrix(arr)
-    _check_not_complex(adjacency.dtype, name)
+    else:  # check_array refused complex dense input already
+        _check_not_complex(adjacency.dtype, name)
     a = sp.csr_matrix(adjacency, dtype=np.float64)
     n, m = a.shape
     if n != m:
