@@ -255,7 +255,7 @@ class ChunkedSmoothedRepresentation:
         return idf, inv_norm / np.sqrt(delta)
 
     def _poly(self, op, h: np.ndarray) -> np.ndarray:
-        if _horner_overflows(self.T, self.alpha, np.float64):
+        if _horner_overflows(self.T, self.alpha, self.dtype):
             return _scaled_poly(op, h, self.T, self.alpha, np.copy)
         r = h
         for _ in range(self.T):

@@ -182,12 +182,12 @@ def _nsr_constant(T: int, alpha: float) -> float:
     return (alpha - 1.0) * inv / (alpha - inv)
 
 
-def _horner_overflows(T: int, alpha: float, dtype: Any) -> bool:
+def _horner_overflows(T: int, alpha: float, dtype: torch.dtype) -> bool:
     """Whether Horner's ``r <- alpha P r + h``, whose iterates grow like ``alpha^T``, leaves ``dtype``'s range.
 
     A margin of a quarter of the exponent range covers the size of ``h`` and of ``P^T``'s powers.
     """
-    return alpha > 1.0 and T * math.log(alpha) > 0.75 * math.log(float(np.finfo(dtype).max))
+    return alpha > 1.0 and T * math.log(alpha) > 0.75 * math.log(torch.finfo(dtype).max)
 
 
 def _scaled_poly(matmul: Any, h: Any, T: int, alpha: float, copy: Any) -> Any:
@@ -257,8 +257,7 @@ class SmoothedRepresentation:
 
     def _poly(self, op: SparseOperator, h: torch.Tensor) -> torch.Tensor:
         """``c * sum_t alpha^t op^t h`` by Horner's rule (scaled where ``alpha^T`` would overflow the dtype)."""
-        np_dtype = np.float32 if self.dtype == torch.float32 else np.float64
-        if _horner_overflows(self.T, self.alpha, np_dtype):
+        if _horner_overflows(self.T, self.alpha, self.dtype):
             return _scaled_poly(lambda r: op @ r, h, self.T, self.alpha, torch.clone)
         return op.horner(h, self.alpha, self.T).mul_(self.c)
 
