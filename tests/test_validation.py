@@ -36,7 +36,6 @@ def test_adjacency_explicit_zeros_are_not_edges_and_the_input_keeps_them():
     import scipy.sparse as sp
 
     from graphrec.datasets import AttributedGraph
-    from graphrec.utils.validation import check_adjacency
 
     # one edge 1-2, plus stored zeros at (0, 1) and (1, 0)
     a = sp.csr_matrix((np.array([0.0, 0.0, 1.0, 1.0]), np.array([1, 0, 2, 1]), np.array([0, 1, 3, 4])), shape=(3, 3))
@@ -46,16 +45,17 @@ def test_adjacency_explicit_zeros_are_not_edges_and_the_input_keeps_them():
     assert AttributedGraph(a, np.ones((3, 1))).n_edges == 1
 
 
-@pytest.mark.parametrize("check", ["array", "adjacency", "features_dense", "features_sparse"])
+@pytest.mark.parametrize("check", ["array", "adjacency", "adjacency_sparse", "features_dense", "features_sparse"])
 def test_complex_input_is_refused_not_cast_to_real(check):
     import scipy.sparse as sp
 
-    from graphrec.utils.validation import check_adjacency, check_array, check_features
+    from graphrec.utils.validation import check_array, check_features
 
     z = np.array([[0.0, 1j], [1j, 0.0]])
     calls = {
         "array": lambda: check_array(z, "x"),
         "adjacency": lambda: check_adjacency(z, "x"),
+        "adjacency_sparse": lambda: check_adjacency(sp.csr_matrix(z), "x"),
         "features_dense": lambda: check_features(z, 2, "x"),
         "features_sparse": lambda: check_features(sp.csr_matrix(z), 2, "x"),
     }
