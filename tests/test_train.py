@@ -519,3 +519,13 @@ def test_move_to_device_keeps_structure():
     moved = move_to_device(batch, CPU)
     assert isinstance(moved["rest"][0], Pair) and moved["rest"][0].b == 3
     assert moved["rest"][1] == ("s", None) and torch.equal(moved["x"], batch["x"])
+
+
+def test_batch_bounds_joins_a_too_small_last_batch_and_names_bad_arguments():
+    from graphrec.train.batching import batch_bounds
+
+    assert batch_bounds(9, 4) == [0, 4, 8, 9] and batch_bounds(9, 4, min_rows=2) == [0, 4, 9]
+    assert batch_bounds(11, 4, min_rows=4) == [0, 4, 11] and batch_bounds(3, 4, min_rows=4) == [0, 3]
+    for args, name in (((9, 0), "batch_size"), ((9, 4, 0), "min_rows"), ((-1, 4), "n")):
+        with pytest.raises(ValueError, match=name):
+            batch_bounds(*args)

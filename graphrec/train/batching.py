@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from graphrec.utils.validation import check_int
+
 __all__ = ["batch_bounds", "move_to_device", "tensor_batches"]
 
 
@@ -25,6 +27,9 @@ def batch_bounds(n: int, batch_size: int, min_rows: int = 1) -> list[int]:
     >>> batch_bounds(10, 4), batch_bounds(9, 4, min_rows=2), batch_bounds(1, 4, min_rows=2)
     ([0, 4, 8, 10], [0, 4, 9], [0, 1])
     """
+    n = check_int(n, "n", low=0)
+    batch_size = check_int(batch_size, "batch_size", low=1)
+    min_rows = check_int(min_rows, "min_rows", low=1)
     starts = list(range(0, n, batch_size))
     if len(starts) > 1 and n - starts[-1] < min_rows:
         starts.pop()
