@@ -120,3 +120,18 @@ def test_to_torch_sparse_sums_duplicates_in_both_layouts_without_a_warning(layou
     torch.testing.assert_close(t @ x, torch.from_numpy(a.toarray()).float() @ x)
     with pytest.raises(ValueError, match="layout"):
         to_torch_sparse(a, layout=torch.strided)
+
+
+@pytest.mark.parametrize("half", [torch.float16, torch.bfloat16])
+def test_half_precision_inputs_are_computed_in_float32(half):
+    # CPU SVD and logdet have no half kernels; the primitives compute half inputs in float32
+    from graphrec.core import coding_rate, principal_angles, truncated_svd
+
+    x = torch.randn(40, 8, generator=torch.Generator().manual_seed(0)).to(half)
+    ref = x.float()
+    u, s, vt = truncated_svd(x, 3)
+    assert s.dtype == torch.float32
+    torch.testing.assert_close(s, truncated_svd(ref, 3)[1])
+    angles = principal_angles(x[:, :3], x[:, 3:6])
+    torch.testing.assert_close(angles, principal_angles(ref[:, :3], ref[:, 3:6]))
+    torch.testing.assert_close(coding_rate(x), coding_rate(ref))

@@ -18,7 +18,9 @@ def as_tensor(
 ) -> torch.Tensor:
     """``x`` as a floating tensor (kept on its device), checked for dimensionality, size and finiteness.
 
-    Non-floating input is cast to ``dtype`` (default float64 for numpy / lists, float32 otherwise).
+    Non-floating input is cast to ``dtype`` (default float64 for numpy / lists, float32 otherwise);
+    without ``dtype``, float16 / bfloat16 are computed in float32 (CPU linear algebra lacks them and
+    their 8- or 11-bit mantissas would ruin factorisations and iterative scalings).
     """
     if not isinstance(x, torch.Tensor):
         try:
@@ -34,6 +36,8 @@ def as_tensor(
         x = x.to(dtype)
     elif not x.is_floating_point():
         x = x.to(torch.get_default_dtype())
+    elif x.dtype in (torch.float16, torch.bfloat16):
+        x = x.float()
     if ndim is not None and x.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {tuple(x.shape)}")
     if min_ndim is not None and x.ndim < min_ndim:

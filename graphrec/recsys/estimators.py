@@ -88,7 +88,9 @@ class _FactorRecommender(GraphrecEstimator):
 
         ``user_items`` holds the rows of those users (``(m, n_items)``, as in implicit) or the
         full ``(n_users, n_items)`` matrix; their items are excluded when
-        ``filter_already_liked_items``. Returns ``(ids, scores)``; ids are ``-1`` where fewer
+        ``filter_already_liked_items``. When ``userid`` lists all ``n_users`` users, the two
+        readings coincide in shape and the rows are read as implicit does, one per ``userid`` in
+        its order: pass ``user_items[userid]``, not the full matrix, with a permuted ``userid``. Returns ``(ids, scores)``; ids are ``-1`` where fewer
         than ``N`` items remain.
         """
         from graphrec.kernels import topk_exclude
