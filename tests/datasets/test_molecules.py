@@ -211,3 +211,23 @@ def test_tu_reader_checks_file_names(tmp_path):
         read_tu({"TOY_A.txt": path, "other.txt": path}, None, name="TOY", root=tmp_path)
     with pytest.raises(ValueError, match="needs the file TOY_graph_indicator.txt"):
         read_tu({"TOY_A.txt": path}, None, name="TOY", root=tmp_path)
+
+
+def test_a_first_load_waits_for_the_lock_held_by_another_process(tmp_path):
+    # concurrent first loads used to race: one process emptied the raw folder while another wrote it
+    import subprocess
+    import sys
+    import time
+
+    from graphrec.datasets._lock import file_lock
+
+    code = ("import sys; from graphrec.datasets import load; "
+            "print(load('mutag', root=sys.argv[1])._data.edge_index.size(1))")
+    folder = tmp_path / "molecules" / "tu"
+    with file_lock(folder / ".MUTAG.lock"):
+        proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+        time.sleep(8)
+        assert proc.poll() is None, "the load did not wait for the lock"
+        assert not (folder / "MUTAG" / "raw" / "SOURCE").exists()
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and int(out.split()[-1]) == get_card("mutag").stats["n_edges"]

@@ -22,6 +22,7 @@ import numpy as np
 from graphrec._config import writable_root
 from graphrec.datasets._cards import DatasetCard
 from graphrec.datasets._fetch import sha256sum
+from graphrec.datasets._lock import file_lock
 from graphrec.datasets._registry import register_format
 
 if TYPE_CHECKING:
@@ -216,14 +217,15 @@ def read_zinc(
     base = writable_root(root) / "molecules" / "ZINC"
     raw = base / "raw"
     stamp = _stamp({f: paths[f] for f in _ZINC_FILES})
-    if not _is_current(raw, stamp):
-        logger.info("building the PyG ZINC raw layout in %s", raw)
-        _reset(raw, base / "subset")
-        write_zinc_raw(paths, raw)
-        _atomic_write(raw / "SOURCE", stamp.encode())
     from torch_geometric.datasets import ZINC
 
-    return {split: ZINC(str(base), subset=True, split=split) for split in ZINC_SPLITS}
+    with file_lock(base.parent / ".ZINC.lock"):   # concurrent first loads build the folders once
+        if not _is_current(raw, stamp):
+            logger.info("building the PyG ZINC raw layout in %s", raw)
+            _reset(raw, base / "subset")
+            write_zinc_raw(paths, raw)
+            _atomic_write(raw / "SOURCE", stamp.encode())
+        return {split: ZINC(str(base), subset=True, split=split) for split in ZINC_SPLITS}
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,11 +271,12 @@ def read_tu(
     base = writable_root(root) / "molecules" / "tu"
     raw = base / name / "raw"
     stamp = _stamp(paths)
-    if not _is_current(raw, stamp):
-        _reset(raw, base / name / "processed")
-        for fname, src in paths.items():
-            _atomic_write(raw / fname, src.read_bytes())
-        _atomic_write(raw / "SOURCE", stamp.encode())
     from torch_geometric.datasets import TUDataset
 
-    return TUDataset(str(base), name=name, use_node_attr=use_node_attr)
+    with file_lock(base / f".{name}.lock"):   # concurrent first loads build the folders once
+        if not _is_current(raw, stamp):
+            _reset(raw, base / name / "processed")
+            for fname, src in paths.items():
+                _atomic_write(raw / fname, src.read_bytes())
+            _atomic_write(raw / "SOURCE", stamp.encode())
+        return TUDataset(str(base), name=name, use_node_attr=use_node_attr)
