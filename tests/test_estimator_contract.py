@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from sklearn.base import clone
+from sklearn.base import ClusterMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
@@ -64,6 +64,19 @@ def test_fit_returns_self_keeps_params_and_is_deterministic(name):
     check_is_fitted(est)
     again = clone(est).fit(*spec.make_input(0))
     assert _equal(spec.output(est, args), spec.output(again, args)), "same random_state, different result"
+
+
+CLUSTERERS = sorted(n for n, spec in SPECS.items() if isinstance(spec.factory(), ClusterMixin))
+
+
+@pytest.mark.parametrize("name", CLUSTERERS or [pytest.param("", marks=pytest.mark.skip)])
+def test_clusterer_labels_are_one_label_per_sample_and_fit_predict_returns_them(name):
+    spec = SPECS[name]
+    est = spec.factory().fit(*spec.make_input(0))
+    labels = est.labels_
+    assert isinstance(labels, np.ndarray) and labels.ndim == 1 and labels.dtype.kind in "iu", (
+        f"labels_ must be a 1-d integer array, got {type(labels).__name__} {np.shape(labels)}")
+    assert np.array_equal(spec.factory().fit_predict(*spec.make_input(0)), labels)
 
 
 @pytest.mark.parametrize(

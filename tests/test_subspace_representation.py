@@ -214,9 +214,13 @@ def test_matryoshka_clustering_levels_agree_and_reproducible():
     m = MatryoshkaClustering((2, 4, 8), n_prototypes=16, hidden=32, n_epochs=15, random_state=0).fit(X)
     from graphrec.metrics.clustering import nmi
 
-    assert [np.unique(lab).size <= k for lab, k in zip(m.labels_, (4, 8, 16))] == [True] * 3
-    assert nmi(y, m.labels_[0]) > 0.6  # the coarsest level (first 2 dims) already finds the clusters
-    assert nmi(m.labels_[0], m.labels_[-1]) > 0.5  # coarse and fine levels are consistent
+    assert [np.unique(lab).size <= k for lab, k in zip(m.level_labels_, (4, 8, 16))] == [True] * 3
+    assert nmi(y, m.level_labels_[0]) > 0.6  # the coarsest level (first 2 dims) already finds the clusters
+    assert nmi(m.level_labels_[0], m.level_labels_[-1]) > 0.5  # coarse and fine levels are consistent
+    # sklearn's clusterer contract: labels_ is (n,), the finest level, and equals predict / fit_predict
+    assert m.labels_.shape == (400,) and np.array_equal(m.labels_, m.predict(X))
+    assert np.array_equal(MatryoshkaClustering((2, 4, 8), n_prototypes=16, hidden=32, n_epochs=15,
+                                               random_state=0).fit_predict(X), m.labels_)
     twin = MatryoshkaClustering((2, 4, 8), n_prototypes=16, hidden=32, n_epochs=2, random_state=1)
     assert np.array_equal(twin.fit(X).transform(X), twin.fit(X).transform(X))
 

@@ -195,8 +195,10 @@ class MatryoshkaClustering(ClusterMixin, TransformerMixin, GraphrecEstimator):
     ----------
     model_ : nn.Module
         ``model_.backbone`` and ``model_.head`` (:class:`MatryoshkaClusterHead`).
-    labels_ : list of ndarray
-        Argmax prototype of each training row, per level.
+    labels_ : ndarray of shape (n,)
+        Argmax prototype of each training row at the finest level (``predict``'s default).
+    level_labels_ : list of ndarray of shape (n,)
+        The same at every nesting level, coarsest first.
     n_features_in_ : int
     """
 
@@ -266,7 +268,8 @@ class MatryoshkaClustering(ClusterMixin, TransformerMixin, GraphrecEstimator):
         logger.info("MatryoshkaClustering: %d levels, final loss %.4g", len(nesting), self.loss_)
         self.n_features_in_ = X.shape[1]
         with torch.no_grad():
-            self.labels_ = [s.argmax(1).cpu().numpy() for s in model.head(model.backbone(x))]
+            self.level_labels_ = [s.argmax(1).cpu().numpy() for s in model.head(model.backbone(x))]
+        self.labels_ = self.level_labels_[-1]
         return self
 
     def _embed(self, X: Any) -> torch.Tensor:
