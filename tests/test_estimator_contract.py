@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from sklearn.base import ClusterMixin, clone
+from sklearn.base import ClusterMixin, TransformerMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
@@ -77,6 +77,20 @@ def test_clusterer_labels_are_one_label_per_sample_and_fit_predict_returns_them(
     assert isinstance(labels, np.ndarray) and labels.ndim == 1 and labels.dtype.kind in "iu", (
         f"labels_ must be a 1-d integer array, got {type(labels).__name__} {np.shape(labels)}")
     assert np.array_equal(spec.factory().fit_predict(*spec.make_input(0)), labels)
+
+
+TRANSFORMERS = sorted(n for n, spec in SPECS.items() if isinstance(spec.factory(), TransformerMixin))
+
+
+@pytest.mark.parametrize("name", TRANSFORMERS or [pytest.param("", marks=pytest.mark.skip)])
+def test_transformer_gives_one_finite_row_per_sample_and_fit_transform_agrees(name):
+    spec = SPECS[name]
+    args = spec.make_input(0)
+    out = np.asarray(spec.factory().fit(*args).transform(args[0]))
+    assert out.ndim == 2 and np.isfinite(out).all(), f"transform must give a finite 2-d array, got {out.shape}"
+    if isinstance(args[0], np.ndarray):
+        assert out.shape[0] == args[0].shape[0]
+    np.testing.assert_allclose(np.asarray(spec.factory().fit_transform(*spec.make_input(0))), out, atol=1e-5)
 
 
 @pytest.mark.parametrize(
