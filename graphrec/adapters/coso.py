@@ -65,6 +65,8 @@ class CoSO(torch.optim.Optimizer):
         space, the official convention); see the module docstring
     betas, eps, weight_decay : Adam(W) hyper-parameters (the weight decay is decoupled and projected)
 
+    Notes
+    -----
     ``self.state[p]`` holds tensors only (so ``state_dict`` loads with ``weights_only=True``):
     ``"historical_basis"`` ``M`` (m, k), ``"projector"`` ``P`` (m, r), the Frequent Directions
     ``"sketch"`` (<= l, m) and the Adam moments (r, n); :meth:`historical_basis` returns ``M``.

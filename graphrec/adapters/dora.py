@@ -69,6 +69,8 @@ class DoRALinear(AdapterLayer):
     random_state : seed of the Kaiming-uniform init of ``lora_A`` (``lora_B`` starts at zero, so the
         layer starts equal to ``base``)
 
+    Notes
+    -----
     Trainable: ``lora_A`` (r, d_in), ``lora_B`` (d_out, r), ``magnitude`` ``m`` (d_out,) = ``||W_i||``.
     """
 

@@ -72,6 +72,8 @@ class FLoRALinear(_TuckerDelta):
     scale : float > 0, the scale ``s`` of the update
     random_state : seed of the factor init (the core starts at zero)
 
+    Notes
+    -----
     Trainable: ``core`` (r_out, r_in), ``factors[0]`` = ``U_out`` (d_out, r_out),
     ``factors[1]`` = ``U_in`` (d_in, r_in). The forward never forms ``ΔW``.
     """
@@ -101,6 +103,8 @@ class FLoRAConv2d(_TuckerDelta):
     scale : float > 0, the scale ``s`` of the update
     random_state : seed of the factor init (the core starts at zero)
 
+    Notes
+    -----
     Trainable: ``core`` (r_out, r_in, r_h, r_w) and ``factors[n]`` (d_n, r_n). :meth:`to_plain`
     returns an ``nn.Conv2d``, so :func:`graphrec.adapters.merge` folds it back.
     """

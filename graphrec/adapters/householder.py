@@ -67,6 +67,8 @@ class HouseholderProjector(AdapterLayer):
     singular_values : {"unit", "pretrained"}, ``|d| = 1`` (paper) or the top-``k`` singular values of
         the pretrained weight; either way frozen
 
+    Notes
+    -----
     Trainable: ``householder_u`` (d_out, k), ``householder_v`` (d_in, k). Frozen buffers:
     ``singular_values`` ``d`` (k,) (signed), ``bias``. The pretrained weight itself is not kept.
     """

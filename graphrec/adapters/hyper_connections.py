@@ -73,6 +73,8 @@ class HyperConnection(nn.Module):
     sinkhorn_iters : int, Sinkhorn iterations for ``"birkhoff"``
     birkhoff_logit : float, initial diagonal logit for ``"birkhoff"`` (``H_res`` starts near ``I``)
 
+    Notes
+    -----
     Trainable: ``h_pre`` (n,), ``h_post`` (n,), ``h_res`` (n, n) (through
     ``parametrizations.h_res.original`` unless ``constraint="none"``), and ``block``'s parameters.
 

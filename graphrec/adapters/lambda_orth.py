@@ -47,6 +47,8 @@ class LambdaOrthogonalLinear(AdapterLayer):
     mu : float in [0, inf], weight of the penalty; ``inf`` makes ``W`` exactly orthonormal (an
         orthogonal parametrisation started at the polar factor of ``base.weight``; needs ``lam = 0``)
 
+    Notes
+    -----
     Trainable: ``weight`` (d_out, d_in) (with ``mu = inf``, the parameter behind it) and
     ``bias`` (d_out,) if ``base`` has one. Add :meth:`penalty` to the training loss.
 

@@ -30,6 +30,8 @@ class SVDResidualLinear(AdapterLayer):
     base : nn.Linear with weight (d_out, d_in); its weight is split by an SVD (computed in float64)
     residual_rank : int, ``q`` in ``[1, min(d_out, d_in)]``, the number of trainable minor triplets
 
+    Notes
+    -----
     Trainable: ``u_residual`` (d_out, q), ``s_residual`` (q,), ``v_residual`` (d_in, q), i.e.
     ``q (d_out + d_in + 1)`` parameters. Frozen buffers: ``weight_main``, ``u_main``, ``v_main``, ``bias``.
     """

@@ -37,6 +37,8 @@ class SVFitLinear(AdapterLayer):
     energy : float in (0, 1], used when ``rank`` is None (paper: 0.99)
     correction : also train an ``r x r`` correction ``C`` in the singular basis (not in the paper)
 
+    Notes
+    -----
     Trainable: ``singular_values`` ``σ_r`` (r,) [and ``correction`` (r, r)]. Frozen buffers:
     ``weight``, ``bias``, ``u`` (d_out, r), ``v`` (d_in, r), ``initial_singular_values`` (r,).
     The SVD is computed in float64.

@@ -103,6 +103,8 @@ def map_at_r(features: Any, labels: Any) -> float:
     features : array, shape (n, r)
     labels : int array, shape (n,)
 
+    Examples
+    --------
     >>> f = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.8, 0.2]])
     >>> map_at_r(f, [0, 0, 1, 1])  # item 3's nearest neighbour is item 1 (class 0): AP 0; the others: AP 1
     0.75

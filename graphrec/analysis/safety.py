@@ -192,6 +192,8 @@ def fine_tuning_overlaps(
     ----------
     base, aligned, finetuned : mappings name -> weight
         State dicts with the same keys; only 2-d weights whose updates are both non-zero are compared.
+    energy : float in (0, 1], default 0.9
+        Fraction of each update's ``||.||_F^2`` its energy basis keeps (see :func:`energy_basis`).
 
     Returns
     -------

@@ -181,6 +181,10 @@ def lp_distortion(
     p : float
     directions : Tensor, shape (d, n_dirs), optional
         The ``x`` to test; default ``n_dirs`` standard Gaussian directions drawn from ``random_state``.
+    n_dirs : int, default 100
+        Number of random directions drawn when ``directions`` is None; ignored otherwise.
+    random_state : int, numpy Generator or None, default None
+        Seed of the random directions; ignored when ``directions`` is given.
 
     Returns
     -------

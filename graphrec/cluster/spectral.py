@@ -41,8 +41,14 @@ def smoothed_feature_embedding(
     ----------
     graph : AttributedGraph, PyG ``Data`` or ``(adjacency, features)``
     n_components : int
-    T : int
+    T : int, default=5
         Propagation steps (polynomial order of the low-pass filter).
+    n_iter : int, default=4
+        Power iterations of the randomised SVD.
+    random_state : int, Generator or None, default=None
+        Seeds the SVD's test matrix.
+    device : str, default="cpu"
+        Device the propagation and the SVD run on.
 
     Returns
     -------

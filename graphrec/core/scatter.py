@@ -20,6 +20,8 @@ def scatter(
     src : Tensor, shape (..., n, ...)
     index : LongTensor, shape (n,)
         Target position of each slice of ``src`` along ``dim``.
+    dim : int, default 0
+        Axis of ``src`` that ``index`` runs along (negative values count from the end).
     dim_size : int, optional
         Size of the output along ``dim`` (default ``index.max() + 1``).
     reduce : {"sum", "mean", "max", "min", "mul"}

@@ -21,13 +21,19 @@ class FrequentDirections:
 
     Rows arrive in batches through :meth:`update`; every time the buffer of ``2 * sketch_size`` rows
     fills, it is shrunk by one SVD: ``B <- diag(sqrt(max(s^2 - s_l^2, 0))) V^T`` (the
-    ``sketch_size``-th squared singular value ``s_l^2`` is subtracted). ``decay`` in (0, 1]
-    multiplies the old sketch before each update (CoSO's decayed sketch; 1 is the classic one).
+    ``sketch_size``-th squared singular value ``s_l^2`` is subtracted).
 
     Parameters
     ----------
     sketch_size : int, the number of rows ``l`` kept
     n_features : int, the row length ``d``
+    decay : float in (0, 1], default 1.0
+        Multiplies the old sketch before each :meth:`update` (CoSO's decayed sketch; 1 is the
+        classic one).
+    device : str or torch.device, default "cpu"
+        Device the sketch lives on.
+    dtype : torch.dtype, default torch.float64
+        Dtype of the sketch; incoming rows are cast to it.
     """
 
     def __init__(

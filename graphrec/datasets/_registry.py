@@ -79,6 +79,8 @@ def load(name: str, root: str | os.PathLike | None = None, *, verbose: bool = Fa
         A dataset name from ``list_datasets()``.
     root : path, optional
         Data root searched first.
+    verbose : bool, default False
+        Show a progress bar for each file downloaded.
     **options
         Reader options overriding the card's defaults (e.g. ``seed`` for re-splitting).
     """

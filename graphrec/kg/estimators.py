@@ -311,27 +311,45 @@ class _KGEstimator(GraphrecEstimator):
 
 
 _PARAMS_DOC = """
-    input_dropout, hidden_dropout1, hidden_dropout2 : float in [0, 1)
+    input_dropout, hidden_dropout1, hidden_dropout2 : float in [0, 1), default 0.2, 0.2, 0.3
         Dropout on the subject embedding, on the bilinear product before pooling (LowFER) / on the
         relation-specific core matrix (TuckER), and on the query vector after ``BN1``.
     label_smoothing : float in [0, 1), default 0.1
         ``eps`` of the targets ``(1 - eps) y + 1 / n_entities`` (plain ``y`` when 0).
-    lr : float > 0;  lr_decay : float in (0, 1], multiplied into the learning rate after every epoch.
-    batch_size : int >= 2, queries per batch (batch norm needs 2);  max_epochs : int.
-    training : {"kvsall", "1vsall"}
+    lr : float > 0, default 0.003
+        Adam learning rate.
+    lr_decay : float in (0, 1], default 1.0
+        Multiplied into the learning rate after every epoch (1: constant learning rate).
+    batch_size : int >= 2, default 128
+        Queries per batch (batch norm needs 2).
+    max_epochs : int, default 500
+        Training epochs, counting epochs restored from a checkpoint; early stopping or
+        ``max_seconds`` can end training sooner.
+    training : {"kvsall", "1vsall"}, default "kvsall"
         One row per distinct query with all its tails (official), or one row per triple.
-    eval_every : int, epochs between validation evaluations (model selection on validation MRR).
-    patience : int or None, evaluations without improvement before stopping early.
-    eval_batch_size : int, queries scored at once in evaluation and prediction.
-    checkpoint_dir : path or None, where ``last.pt`` is written after every epoch;
-    resume : bool, continue from ``checkpoint_dir`` when it holds a checkpoint.
-    random_state : None, int or numpy Generator;  device : "cpu", "cuda", "auto", ...;
-    verbose : bool or int, progress bars (``>= 2``: also per batch).
-    distributed : bool, train with :class:`graphrec.train.DistributedTrainer` on every rank of an
-        initialised ``torch.distributed`` group (e.g. under ``torchrun``): each rank takes its share
-        of every batch's queries; batch-norm statistics are per rank, as under DDP.
-    max_seconds : float or None, wall-time budget of one ``fit`` (no new epoch starts once it is
-        spent; with ``checkpoint_dir`` the next ``fit`` resumes with a fresh budget).
+    eval_every : int, default 10
+        Epochs between validation evaluations (model selection on validation MRR).
+    patience : int or None, default None
+        Evaluations without improvement before stopping early (None: never).
+    eval_batch_size : int, default 1024
+        Queries scored at once in evaluation and prediction.
+    checkpoint_dir : path or None, default None
+        Where ``last.pt`` is written after every epoch (None: no checkpoints).
+    resume : bool, default True
+        Continue from ``checkpoint_dir`` when it holds a checkpoint.
+    random_state : None, int or numpy Generator, default None
+        Seeds the initialisation, the batch order and the dropout masks.
+    device : {"cpu", "cuda", "cuda:N", "auto"} or torch.device, default "cpu"
+        Where the model is trained and scored.
+    verbose : bool or int, default False
+        Progress bars (``>= 2``: also per batch).
+    distributed : bool, default False
+        Train with :class:`graphrec.train.DistributedTrainer` on every rank of an initialised
+        ``torch.distributed`` group (e.g. under ``torchrun``): each rank takes its share of every
+        batch's queries; batch-norm statistics are per rank, as under DDP.
+    max_seconds : float or None, default None
+        Wall-time budget of one ``fit`` (no new epoch starts once it is spent; with
+        ``checkpoint_dir`` the next ``fit`` resumes with a fresh budget).
 """
 
 
@@ -340,13 +358,20 @@ class LowFER(_KGEstimator):
 
     Parameters
     ----------
-    d_e, d_r : int, entity and relation embedding dimensions.
-    k : int, factorization rank (pooling window); ``k >= min(d_e, d_r)`` can express any TuckER core.
+    d_e, d_r : int, default 200, 30
+        Entity and relation embedding dimensions.
+    k : int, default 30
+        Factorization rank (pooling window); ``k >= min(d_e, d_r)`` can express any TuckER core.
     """ + _PARAMS_DOC + """
     Attributes
     ----------
-    net_ : LowFERNet;  history_, best_epoch_, n_epochs_ : training record (see ``fit``).
-    entities_, relations_ : vocabularies;  n_entities_, n_relations_ : their sizes.
+    net_ : LowFERNet
+    history_, best_epoch_, n_epochs_
+        Training record (see ``fit``).
+    entities_, relations_ : list of str
+        Vocabularies.
+    n_entities_, n_relations_ : int
+        Sizes of the vocabularies.
 
     References
     ----------
@@ -407,12 +432,18 @@ class TuckER(_KGEstimator):
 
     Parameters
     ----------
-    d_e, d_r : int, entity and relation embedding dimensions (core ``d_r x d_e x d_e``).
+    d_e, d_r : int, default 200, 30
+        Entity and relation embedding dimensions (core ``d_r x d_e x d_e``).
     """ + _PARAMS_DOC + """
     Attributes
     ----------
-    net_ : TuckERNet;  history_, best_epoch_, n_epochs_ : training record (see ``fit``).
-    entities_, relations_ : vocabularies;  n_entities_, n_relations_ : their sizes.
+    net_ : TuckERNet
+    history_, best_epoch_, n_epochs_
+        Training record (see ``fit``).
+    entities_, relations_ : list of str
+        Vocabularies.
+    n_entities_, n_relations_ : int
+        Sizes of the vocabularies.
 
     References
     ----------

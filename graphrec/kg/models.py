@@ -46,11 +46,18 @@ def lowfer_pool(subjects: torch.Tensor, relations: torch.Tensor, U: torch.Tensor
 
     Parameters
     ----------
-    subjects : (b, d_e) subject embeddings ``e_s``.
-    relations : (b, d_r) relation embeddings ``r``.
-    U : (d_e, k * d_e);  V : (d_r, k * d_e).
-    k : int, pooling window (factorization rank).
-    dropout : optional module applied to the ``(b, k * d_e)`` product before pooling.
+    subjects : Tensor, shape (b, d_e)
+        Subject embeddings ``e_s``.
+    relations : Tensor, shape (b, d_r)
+        Relation embeddings ``r``.
+    U : Tensor, shape (d_e, k * d_e)
+        Subject projection.
+    V : Tensor, shape (d_r, k * d_e)
+        Relation projection.
+    k : int
+        Pooling window (factorization rank).
+    dropout : nn.Module, optional
+        Applied to the ``(b, k * d_e)`` product before pooling.
 
     Returns
     -------
@@ -78,8 +85,14 @@ def tucker_contract(subjects: torch.Tensor, relations: torch.Tensor, W: torch.Te
 
     Parameters
     ----------
-    subjects : (b, d_e);  relations : (b, d_r);  W : (d_r, d_e, d_e).
-    dropout : optional module applied to the relation-specific matrices ``W x_1 r`` (b, d_e, d_e).
+    subjects : Tensor, shape (b, d_e)
+        Subject embeddings ``e_s``.
+    relations : Tensor, shape (b, d_r)
+        Relation embeddings ``r``.
+    W : Tensor, shape (d_r, d_e, d_e)
+        Core tensor.
+    dropout : nn.Module, optional
+        Applied to the relation-specific matrices ``W x_1 r`` (b, d_e, d_e).
     """
     d_r, d_e, _ = W.shape
     w = (relations @ W.reshape(d_r, d_e * d_e)).view(-1, d_e, d_e)

@@ -35,10 +35,14 @@ def roc_auc(y_true: Any, y_score: Any) -> float:
     y_true : (n,) 0/1 labels; both classes must be present.
     y_score : (n,) float scores or probabilities, higher meaning "more likely positive".
 
+    Notes
+    -----
     Ties between a positive and a negative count one half (mid-ranks), matching
     ``sklearn.metrics.roc_auc_score``.
 
-    Reference: Hanley & McNeil, Radiology 1982.
+    References
+    ----------
+    Hanley & McNeil, Radiology 1982.
     """
     s = check_array(y_score, "y_score", ndim=1)
     y = _binary_labels(y_true, s.shape[0])
@@ -61,7 +65,9 @@ def log_loss(y_true: Any, p: Any, eps: float = 1e-7) -> float:
         ``p`` is clipped to ``[eps, 1 - eps]`` so that a confident mistake costs ``-log(eps)``
         instead of infinity.
 
-    Reference: Bishop, "Pattern Recognition and Machine Learning", 2006, eq. 4.90.
+    References
+    ----------
+    Bishop, "Pattern Recognition and Machine Learning", 2006, eq. 4.90.
     """
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < 0.5:
         raise ValueError(f"eps must be a number in (0, 0.5), got {eps!r}")

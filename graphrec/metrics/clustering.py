@@ -57,10 +57,14 @@ def clustering_accuracy(y_true: Any, y_pred: Any) -> float:
     y_true : (n,) int array, class labels ``>= 0``; ``-1`` (unlabelled) nodes are ignored.
     y_pred : (n,) int array, cluster ids.
 
+    Notes
+    -----
     With more clusters than classes, nodes in unmatched clusters count as errors; with fewer, the
     unmatched classes are simply never predicted.
 
-    Reference: Cai, He & Han, IEEE TKDE 2005 (ACC); Kuhn, "The Hungarian method", 1955.
+    References
+    ----------
+    Cai, He & Han, IEEE TKDE 2005 (ACC); Kuhn, "The Hungarian method", 1955.
     """
     yt, yp = _labelled_pair(y_true, y_pred)
     counts = _contingency(yt, yp)
@@ -76,11 +80,15 @@ def f1_macro_matched(y_true: Any, y_pred: Any) -> float:
     y_true : (n,) int array, class labels ``>= 0``; ``-1`` (unlabelled) nodes are ignored.
     y_pred : (n,) int array, cluster ids.
 
+    Notes
+    -----
     Each class matched to cluster ``c`` scores ``F1 = 2 |c ∩ class| / (|c| + |class|)``; a class no
     cluster maps to scores 0, and nodes of unmatched clusters are false negatives for their class.
     The mean is taken over all classes present in the labelled part of ``y_true``.
 
-    Reference: F1 as in van Rijsbergen, "Information Retrieval", 2nd ed., 1979, applied per class
+    References
+    ----------
+    F1 as in van Rijsbergen, "Information Retrieval", 2nd ed., 1979, applied per class
     after the Hungarian map of Kuhn, 1955 (the usual "F1" column of graph-clustering papers).
     """
     yt, yp = _labelled_pair(y_true, y_pred)
@@ -101,8 +109,13 @@ def nmi(y_true: Any, y_pred: Any) -> float:
     y_true : (n,) int array, class labels ``>= 0``; ``-1`` (unlabelled) nodes are ignored.
     y_pred : (n,) int array, cluster ids.
 
-    Reference: Strehl & Ghosh, "Cluster ensembles", JMLR 3, 2002; computed with
-    ``sklearn.metrics.normalized_mutual_info_score``.
+    Notes
+    -----
+    Computed with ``sklearn.metrics.normalized_mutual_info_score``.
+
+    References
+    ----------
+    Strehl & Ghosh, "Cluster ensembles", JMLR 3, 2002.
     """
     from sklearn.metrics import normalized_mutual_info_score
 
@@ -118,8 +131,13 @@ def ari(y_true: Any, y_pred: Any) -> float:
     y_true : (n,) int array, class labels ``>= 0``; ``-1`` (unlabelled) nodes are ignored.
     y_pred : (n,) int array, cluster ids.
 
-    Reference: Hubert & Arabie, "Comparing partitions", J. Classification 2, 1985; computed with
-    ``sklearn.metrics.adjusted_rand_score``.
+    Notes
+    -----
+    Computed with ``sklearn.metrics.adjusted_rand_score``.
+
+    References
+    ----------
+    Hubert & Arabie, "Comparing partitions", J. Classification 2, 1985.
     """
     from sklearn.metrics import adjusted_rand_score
 

@@ -34,7 +34,9 @@ def rmse(y_true: Any, y_pred: Any) -> float:
     ----------
     y_true, y_pred : arrays of the same shape, e.g. ``(n,)`` ratings or ``(n, m)`` tensor entries.
 
-    Reference: Koren, Bell & Volinsky, IEEE Computer 2009.
+    References
+    ----------
+    Koren, Bell & Volinsky, IEEE Computer 2009.
     """
     yt, yp = _pair(y_true, y_pred)
     return float(np.sqrt(np.mean((yt - yp) ** 2)))
@@ -47,7 +49,9 @@ def mae(y_true: Any, y_pred: Any) -> float:
     ----------
     y_true, y_pred : arrays of the same shape, e.g. ``(n,)`` ratings or ``(n, m)`` tensor entries.
 
-    Reference: Koren, Bell & Volinsky, IEEE Computer 2009.
+    References
+    ----------
+    Koren, Bell & Volinsky, IEEE Computer 2009.
     """
     yt, yp = _pair(y_true, y_pred)
     return float(np.mean(np.abs(yt - yp)))

@@ -118,8 +118,20 @@ def merge_task_vectors(
 ) -> dict[str, torch.Tensor]:
     """``θ_0 + λ Σ_i (m ⊙ τ_i) / mean(m)`` per parameter (plain task arithmetic without ``mask``).
 
-    Parameters without a mask entry are merged unmasked; ``rescale=False`` drops ``/ mean(m)``.
-    An all-zero mask leaves that parameter at ``θ_0``.
+    Parameters
+    ----------
+    base : mapping name -> Tensor
+        The pretrained parameters ``θ_0``; the result has the same keys.
+    taus : sequence of mapping name -> Tensor
+        Task vectors ``τ_i = θ_i - θ_0`` (see :func:`task_vectors`), each with every key of ``base``.
+    mask : mapping name -> Tensor, optional
+        Mask ``m`` per parameter, of that parameter's shape: hard (0/1) or a relaxed Concrete sample.
+        Parameters without a mask entry are merged unmasked; an all-zero mask leaves that parameter
+        at ``θ_0``.
+    scaling : float, default 0.3
+        Task-arithmetic coefficient ``λ``.
+    rescale : bool, default True
+        Divide the masked sum by ``mean(m)``; ``False`` drops ``/ mean(m)``.
     """
     lam = check_float(scaling, "scaling")
     if len(taus) == 0:

@@ -154,8 +154,12 @@ def ksvd(
         ``K``, the dictionary size (>= ``n_nonzero``).
     n_nonzero : int
         ``s``, atoms per column (``<= m``).
-    n_iter : int
+    n_iter : int, default 30
         Alternations of coding and atom updates.
+    random_state : int, numpy Generator or None, default None
+        Seeds the initial atoms.
+    verbose : bool, default False
+        Progress bar over the iterations.
 
     Returns
     -------
@@ -386,6 +390,15 @@ def compress_linear(
     calibration : Tensor of shape (N, in_features), optional
         Inputs the layer sees (e.g. activations of a calibration batch); makes the factorisation
         minimise the output error on them.
+    n_iter : int, default 30
+        K-SVD iterations (see :func:`ksvd`).
+    ridge : float >= 0, default 1e-6
+        Regulariser of the calibration Gram: ``X^T X / N + ridge * mean(diag) * I`` is factored
+        (see :func:`calibration_whitener`); unused without ``calibration``.
+    random_state : int, numpy Generator or None, default None
+        Seeds the initial atoms.
+    verbose : bool, default False
+        Progress bar over the K-SVD iterations.
 
     Examples
     --------

@@ -104,6 +104,8 @@ class CausalGrassmannMixing(nn.Module):
     eps : float
         Added to the Plücker norm before dividing (a zero plane stays zero).
 
+    Notes
+    -----
     Shapes: input ``(B, L, d)`` -> output ``(B, L, d)``. At ``t = 0`` no offset is valid and
     ``g_0`` is the bias of ``W_plu``.
     """
@@ -210,8 +212,25 @@ class _CausalLM(nn.Module):
 class GrassmannLM(_CausalLM):
     """Attention-free causal language model of ``n_layers`` Grassmann blocks.
 
-    Parameters: ``vocab_size``, ``d_model``, ``n_layers``, ``rank``, ``offsets`` (see
-    :class:`CausalGrassmannMixing`), ``dim_feedforward`` (default ``4 d_model``), ``max_len``.
+    Parameters
+    ----------
+    vocab_size : int
+        Number of token ids.
+    d_model : int, default 128
+        Width of the embeddings and hidden states.
+    n_layers : int, default 4
+        Number of pre-LN blocks (mixer + GELU FFN, each with a residual).
+    rank : int, default 32
+        Reduced dimension ``r`` of every mixing layer (see :class:`CausalGrassmannMixing`).
+    offsets : sequence of int, default (1, 2, 4, 8, 12, 16)
+        Look-back offsets of every mixing layer (see :class:`CausalGrassmannMixing`).
+    dim_feedforward : int, optional
+        Hidden width of each FFN (default ``4 d_model``).
+    max_len : int, default 256
+        Longest sequence ``L`` (size of the learned position embedding).
+
+    Notes
+    -----
     ``forward(tokens (B, L) int) -> logits (B, L, vocab_size)``; logits at ``t`` depend on
     ``tokens[:, :t+1]`` only.
     """

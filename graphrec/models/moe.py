@@ -103,6 +103,8 @@ class SharedSubspaceMoE(nn.Module):
         Probability of dropping the task embedding during training (blind routing).
     generator : torch.Generator, optional
 
+    Notes
+    -----
     Shapes: ``forward(x (n, d_model), task (n,) long) -> (n, d_model)``. After a backward pass
     ``expert_grads`` holds each expert's ``(d_model, r)`` gradient on ``U[:, S_i]`` and
     ``supports`` the ``S_i`` used.

@@ -90,6 +90,8 @@ class SparseMeanFieldLinear(nn.Module):
     generator : torch.Generator, optional
         Source of the initial mask and means.
 
+    Notes
+    -----
     Shapes: ``forward(x (N, in)) -> (N, out)``; one weight sample per call when ``sample=True``,
     the posterior mean otherwise. Buffers: ``mask`` (bool, ``(out, in)``).
     """

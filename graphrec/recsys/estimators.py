@@ -248,28 +248,67 @@ class _TorchRecommender(_FactorRecommender):
         return self
 
 
+_ENCODER_DOC = """
+    encoder : {"mf", "lightgcn"}, default "mf"
+        Plain embedding tables (matrix factorisation) or their LightGCN propagation over the
+        training graph.
+    factors : int, default 64
+        Embedding dimension ``d``.
+"""
+
+# %-template: the defaults of n_layers and batch_size, and how the loss meets data parallelism (distributed)
+_TRAINING_DOC = """    n_layers : int >= 0, default %(n_layers)d
+        LightGCN layers (unused with ``encoder="mf"``).
+    batch_size : int >= 2, default %(batch_size)d
+        Positive pairs per batch.
+    learning_rate : float > 0, default 1e-3
+        Adam step size.
+    weight_decay : float >= 0, default 1e-6
+        Adam's coupled L2 penalty.
+    epochs : int, default 300
+        Most training epochs; when ``fit`` gets an Interactions with a ``"valid"`` split, training
+        stops early on valid NDCG@20 and keeps the best-validation weights.
+    eval_every : int, default 2
+        Epochs between validation evaluations.
+    patience : int or None, default 5
+        Evaluations without improvement before stopping early (None: never).
+    scoring : {"dot", "cosine"}, default "dot"
+        Score of a (user, item) pair: the raw dot product of the factors (official) or their cosine.
+    threshold : float, optional
+        Ratings above it count as interactions (default: every positive entry).
+    random_state : int >= 0, optional
+        Seeds the initial embeddings and the training run (batch order; BPR's negatives).
+    device : {"cpu", "cuda", "cuda:N", "auto"}, default "cpu"
+        Where the model is trained.
+    verbose : bool or int, default False
+        Progress bars (``>= 2``: also per batch).
+    distributed : bool, default False
+        Train on every rank of an initialised ``torch.distributed`` group (e.g. under ``torchrun``),
+        each rank taking a shard of every batch;
+        %(distributed)s
+    shard_embeddings : bool, default False
+        With ``distributed`` and ``encoder="mf"``, split both tables by rows over the ranks
+        (:class:`graphrec.train.sharded_embedding.ShardedEmbedding`) for tables larger than one
+        process's memory (evaluation and the fitted factors gather them).
+    max_seconds : float, optional
+        Wall-time budget of ``fit`` (no new epoch starts once it is spent; the best-validation weights
+        are kept as usual; ``train_result_.stopped_by_time`` says whether it ran out).
+"""
+
+
 class DirectAU(_TorchRecommender):
-    """DirectAU: directly optimise alignment and uniformity of l2-normalised representations.
+    __doc__ = """DirectAU: directly optimise alignment and uniformity of l2-normalised representations.
 
     Wang et al., "Towards Representation Alignment and Uniformity in Collaborative Filtering",
     KDD 2022. Loss per batch of B shuffled positive pairs (no negatives):
     ``alignment + gamma * (uniformity(users) + uniformity(items)) / 2`` (see ``graphrec.recsys.losses``).
+    ``batch_size``, ``learning_rate`` and ``weight_decay`` default to the official code's values.
 
     Parameters
-    ----------
-    encoder : "mf" or "lightgcn"; factors : d; gamma : uniformity weight (0.5 Beauty, 5 Gowalla in
-    the paper's search); n_layers : LightGCN layers; batch_size, learning_rate, weight_decay : Adam
-    (coupled L2) as the official code (256 / 1e-3 / 1e-6); epochs, eval_every, patience : early
-    stopping on valid NDCG@20 when fit gets an Interactions with a "valid" split; scoring : "dot"
-    (official) or "cosine"; threshold : ratings above it count as interactions; distributed : train on
-    every rank of an initialised ``torch.distributed`` group (e.g. under ``torchrun``), each rank taking
-    a shard of every batch; uniformity still runs over the whole batch, so N processes follow the
-    one-process run; shard_embeddings : with ``distributed`` and ``encoder="mf"``, split both tables
-    by rows over the ranks (:class:`graphrec.train.sharded_embedding.ShardedEmbedding`) for tables
-    larger than one process's memory (evaluation and the fitted factors gather them); max_seconds :
-    wall-time budget of ``fit`` (no new epoch starts once it is spent; the best-validation weights are
-    kept as usual; ``train_result_.stopped_by_time`` says whether it ran out).
-
+    ----------""" + _ENCODER_DOC + """    gamma : float >= 0, default 0.5
+        Uniformity weight (0.5 Beauty, 5 Gowalla in the paper's search).
+""" + _TRAINING_DOC % dict(n_layers=2, batch_size=256, distributed=(
+        "uniformity still runs over the whole batch, so N processes follow the one-process run.")) + """
     Examples
     --------
     >>> from graphrec.datasets import make_latent_factor_interactions
@@ -318,11 +357,11 @@ class DirectAU(_TorchRecommender):
 
 
 class BPR(_TorchRecommender):
-    """BPR (Rendle et al., UAI 2009) with one uniformly sampled negative per positive.
+    __doc__ = """BPR (Rendle et al., UAI 2009) with one uniformly sampled negative per positive.
 
-    Parameters as :class:`DirectAU` (no ``gamma``); ``weight_decay`` is Adam's coupled L2. Under
-    ``distributed=True`` each rank samples the negatives of its own shard.
-
+    Parameters
+    ----------""" + _ENCODER_DOC + _TRAINING_DOC % dict(n_layers=3, batch_size=2048, distributed=(
+        "each rank samples the negatives of its own shard.")) + """
     Examples
     --------
     >>> from graphrec.datasets import make_latent_factor_interactions

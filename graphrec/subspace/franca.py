@@ -113,8 +113,12 @@ class MatryoshkaClusterHead(nn.Module):
     hidden, bottleneck : int
         Projector ``Linear -> GELU -> Linear`` widths (Franca: 3 layers of 2048, bottleneck 384).
 
+    Notes
+    -----
     ``forward(x)`` with ``x`` ``(n, d)`` returns one ``(n, K_l)`` tensor of cosine scores per level.
 
+    Examples
+    --------
     >>> head = MatryoshkaClusterHead(8, (2, 4, 8), n_prototypes=16, hidden=8, bottleneck=4)
     >>> [s.shape[1] for s in head(torch.randn(3, 8))]
     [4, 8, 16]

@@ -62,9 +62,13 @@ class PairGate(nn.Module):
         Hidden width of the gate MLP (paper: 1024).
     fuse : {"mean", "product"}, default "mean"
 
+    Notes
+    -----
     ``forward(y1, y2)`` with integer tensors ``(n,)`` returns ``(n, dim)``; symmetric in
     ``(y1, y2)`` for both fusions.
 
+    Examples
+    --------
     >>> gate = PairGate(3, 4)
     >>> y1, y2 = torch.tensor([0, 2]), torch.tensor([1, 1])
     >>> torch.allclose(gate(y1, y2), gate(y2, y1))

@@ -135,6 +135,8 @@ def smooth(
 
     Parameters
     ----------
+    sde : MaternSDE
+        The prior: ``R`` Matérn GPs with the stacked state of dimension ``D``.
     t : (T,) strictly increasing inputs
     J : (T, R, R) precision of each message
     h : (T, R) precision-times-mean of each message
