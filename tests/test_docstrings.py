@@ -120,3 +120,22 @@ def test_parameters_section_matches_signature(obj):
     unknown = [name for name in documented if name not in params]
     assert not missing, f"parameters missing from the docstring: {missing}"
     assert not unknown, f"documented names that are not parameters: {unknown}"
+
+
+def _unannotated(obj: object) -> list[str]:
+    """Parameters (and ``return`` for functions) of ``obj``'s public signature without a type hint."""
+    if inspect.isclass(obj):
+        if "__init__" not in vars(obj):
+            return []
+        obj = obj.__init__
+    sig = inspect.signature(obj)
+    out = [name for name, p in sig.parameters.items()
+           if name not in ("self", "cls") and p.annotation is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if obj.__name__ != "__init__" and sig.return_annotation is sig.empty:
+        out.append("return")
+    return out
+
+
+@pytest.mark.parametrize("obj", [pytest.param(obj, id=name) for name, obj in _public_objects()])
+def test_public_signatures_have_type_hints(obj):
+    assert not _unannotated(obj), f"no type hint for {_unannotated(obj)}"

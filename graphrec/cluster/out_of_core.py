@@ -27,6 +27,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -172,7 +173,7 @@ class DiskAttributedGraph:
         return self.adjacency.shape[0]
 
     @staticmethod
-    def save(graph, folder: str | os.PathLike) -> "DiskAttributedGraph":
+    def save(graph: Any, folder: str | os.PathLike) -> "DiskAttributedGraph":
         """Write an in-memory graph (AttributedGraph, PyG ``Data`` or ``(adjacency, features)``) to ``folder``."""
         from graphrec.datasets.graph import as_attributed_graph
 

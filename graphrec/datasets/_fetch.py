@@ -90,7 +90,7 @@ def locate(card: DatasetCard, spec: FileSpec, root=None) -> Path | None:
     return None
 
 
-def fetch_files(card: DatasetCard, root=None, *, download_missing: bool = True, verbose: bool = True) -> dict[str, Path]:
+def fetch_files(card: DatasetCard, root: str | os.PathLike | None = None, *, download_missing: bool = True, verbose: bool = True) -> dict[str, Path]:
     """Paths of every raw file of ``card``, verified; missing files are downloaded once."""
     paths: dict[str, Path] = {}
     for spec in card.files:

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from graphrec.utils.validation import check_adjacency, check_features, check_labels
+
+if TYPE_CHECKING:
+    import torch_geometric
 
 
 @dataclass
@@ -61,7 +65,7 @@ class AttributedGraph:
             return 0
         return int(np.unique(self.labels[self.labels >= 0]).size)
 
-    def to_pyg(self):
+    def to_pyg(self) -> "torch_geometric.data.Data":
         """A ``torch_geometric.data.Data`` with ``x`` (dense float32), ``edge_index``, ``edge_weight``, ``y``."""
         import torch
         from torch_geometric.data import Data
@@ -80,7 +84,7 @@ class AttributedGraph:
         return data
 
     @classmethod
-    def from_pyg(cls, data, name: str = "graph") -> "AttributedGraph":
+    def from_pyg(cls, data: "torch_geometric.data.Data", name: str = "graph") -> "AttributedGraph":
         """Build from a PyG ``Data`` (``x``, ``edge_index``, optional ``edge_weight``/``edge_attr`` and ``y``).
 
         A directed ``edge_index`` is symmetrised by taking the maximum weight of both directions.
@@ -109,7 +113,7 @@ class AttributedGraph:
         )
 
 
-def as_attributed_graph(graph) -> AttributedGraph:
+def as_attributed_graph(graph: Any) -> AttributedGraph:
     """Coerce the inputs estimators accept: ``AttributedGraph``, PyG ``Data`` or ``(adjacency, features)``."""
     if isinstance(graph, AttributedGraph):
         return graph

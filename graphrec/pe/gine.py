@@ -11,11 +11,17 @@ diagonal of the random-walk powers).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import torch
 from torch import nn
 
 from graphrec.pe.spe import MLP, SPE
 from graphrec.utils.validation import check_choice, check_int
+
+if TYPE_CHECKING:
+    import torch_geometric
 
 __all__ = ["GINERegressor", "PE_KINDS", "pe_transform"]
 
@@ -24,7 +30,7 @@ PE_KINDS = ("spe", "lappe", "rwse", None)
 _PE_ATTR = {"lappe": "laplacian_eigenvector_pe", "rwse": "random_walk_pe"}
 
 
-def pe_transform(kind: str | None, dims: int, *, normalization: str | None = "sym"):
+def pe_transform(kind: str | None, dims: int, *, normalization: str | None = "sym") -> Callable[[Any], Any] | None:
     """The PyG pre-transform that stores what ``GINERegressor(pe=kind)`` reads, or ``None``.
 
     ``"spe"``: :class:`graphrec.pe.AddSPEEigenpairs` (``dims`` eigenpairs); ``"lappe"``: PyG's
@@ -131,7 +137,7 @@ class GINERegressor(nn.Module):
         self.layers = nn.ModuleList(GINELayer(hidden_dims, n_edge_types, mlp_layers) for _ in range(n_layers))
         self.head = MLP(hidden_dims, hidden_dims, out_dims, mlp_layers)
 
-    def positional_encoding(self, batch) -> torch.Tensor | None:
+    def positional_encoding(self, batch: "torch_geometric.data.Batch") -> torch.Tensor | None:
         """The node PE of ``batch`` (N, width), or ``None`` without a PE."""
         if self.pe is None:
             return None
@@ -147,7 +153,7 @@ class GINERegressor(nn.Module):
             pe = pe * signs[batch.batch].to(pe.dtype)
         return pe
 
-    def forward(self, batch) -> torch.Tensor:
+    def forward(self, batch: "torch_geometric.data.Batch") -> torch.Tensor:
         """``batch``: a PyG ``Batch`` -> predictions (B, out_dims), or (N, out_dims) with ``pooling=None``."""
         x = batch.x
         if isinstance(self.node_embedding, nn.Embedding):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -18,6 +18,9 @@ from torch import nn
 from graphrec.train import Trainer, TrainResult
 from graphrec.train.batching import batch_bounds
 from graphrec.utils.validation import check_device, check_int
+
+if TYPE_CHECKING:
+    import torch_geometric
 
 __all__ = ["WarmupLinearDecay", "collate", "fit_graph_regressor", "graph_mae", "predict_graphs"]
 
@@ -38,7 +41,7 @@ class WarmupLinearDecay:
         return min(1.0, (epoch + 1) / (self.warmup + 1)) * max(0.0, 1.0 - epoch / self.epochs)
 
 
-def collate(graphs: Sequence[Any]):
+def collate(graphs: Sequence[Any]) -> "torch_geometric.data.Batch":
     """A PyG ``Batch`` of ``graphs``."""
     from torch_geometric.data import Batch
 

@@ -12,7 +12,8 @@ full-size gradient is allocated or filled per step.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 
@@ -40,7 +41,7 @@ class SparseRowAdam(torch.optim.Adam):
     True
     """
 
-    def __init__(self, params, **kwargs) -> None:
+    def __init__(self, params: Iterable[torch.nn.Parameter] | Iterable[dict], **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
         self._row_buffers: dict[int, torch.Tensor] = {}
 

@@ -78,7 +78,7 @@ class XFactorsVAE(nn.Module):
         mu_t, logvar_t = self.encoder_t(x).chunk(2, dim=1)
         return mu_s, logvar_s, mu_t, logvar_t
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         mu_s, logvar_s, mu_t, logvar_t = self.encode(x)
         z_s = mu_s + torch.randn_like(mu_s) * (0.5 * logvar_s).exp()
         z_t = mu_t + torch.randn_like(mu_t) * (0.5 * logvar_t).exp()

@@ -338,7 +338,8 @@ class FunBaT(GraphrecEstimator):
         self.tau_ = tau
 
     # --------------------------------------------------------------- predict
-    def factor_functions(self, mode: int, points: Any, return_cov: bool = False):
+    def factor_functions(self, mode: int, points: Any, return_cov: bool = False
+                         ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Posterior mean (n, R) (and covariance (n, R, R)) of mode ``mode``'s functions at ``points`` (n,).
 
         Points between training coordinates are interpolated through the SDE; points outside
@@ -351,7 +352,7 @@ class FunBaT(GraphrecEstimator):
         mean, cov = posterior_at(self.sdes_[mode], self.states_[mode], x)
         return (mean, cov) if return_cov else mean
 
-    def predict(self, coords: Any, return_std: bool = False):
+    def predict(self, coords: Any, return_std: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Predictive mean (n,) at ``coords`` (n, K), and its standard deviation (noise included)."""
         self._check_is_fitted()
         X = self._check_coords(coords)

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import tqdm
 
 T = TypeVar("T")
 
 
-def progress(iterable: Iterable[T] | None = None, *, verbose: bool | int = True, **kwargs):
+def progress(iterable: Iterable[T] | None = None, *, verbose: bool | int = True, **kwargs: Any) -> "tqdm.std.tqdm":
     """A ``tqdm`` bar that is disabled when ``verbose`` is falsy or ``TQDM_DISABLE`` is set (``1``, ``true``).
 
     tqdm reads ``TQDM_DISABLE`` only where ``disable`` is not passed, so it is honoured here.

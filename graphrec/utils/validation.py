@@ -6,10 +6,13 @@ is expected, so that bad input never turns into a silent wrong answer.
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    import torch
 
 
 def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None) -> int:
@@ -74,7 +77,7 @@ def check_random_state(random_state: Any) -> np.random.Generator:
     )
 
 
-def torch_generator(random_state: Any, device: str | None = "cpu"):
+def torch_generator(random_state: Any, device: str | None = "cpu") -> "torch.Generator":
     """A ``torch.Generator`` on ``device`` seeded from ``random_state`` (never touches global RNG)."""
     import torch
 
@@ -84,7 +87,7 @@ def torch_generator(random_state: Any, device: str | None = "cpu"):
     return gen
 
 
-def check_device(device: Any) -> "torch.device":  # noqa: F821
+def check_device(device: Any) -> "torch.device":
     """Resolve ``device`` ('cpu', 'cuda', 'cuda:1', 'auto', torch.device) and check it exists."""
     import torch
 
