@@ -2,7 +2,8 @@
 
     OMP_NUM_THREADS=1 python benchmarks/bench_adapters_continual.py > benchmarks/results/adapters_continual.md
 """
-import math, sys, time
+import math
+import sys
 import torch
 from torch import nn
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from graphrec.bench import get_task, run_bench
 from graphrec.cli import main

@@ -163,7 +163,7 @@ def test_shard_label_batch_partitions_queries_and_positives():
     shards = [shard_label_batch((subjects, relations, rows, cols), r, 2) for r in range(2)]
     assert [s[1] for s in shards] == [3, 2] and shards[0][2] == 5
     (s0, r0, rows0, cols0), (s1, r1, rows1, cols1) = shards[0][0], shards[1][0]
-    assert s0.tolist() == [0, 1, 2] and r1.tolist() == [13, 14]
+    assert s0.tolist() == [0, 1, 2] and r0.tolist() == [10, 11, 12] and s1.tolist() == [3, 4] and r1.tolist() == [13, 14]
     assert rows0.tolist() == [0, 0, 1, 2] and cols0.tolist() == [7, 8, 9, 1]
     assert rows1.tolist() == [0, 1, 1] and cols1.tolist() == [2, 3, 4]
 

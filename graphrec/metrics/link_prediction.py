@@ -16,18 +16,21 @@ alignment or link prediction methods", arXiv:2002.06914, 2020 (tie handling).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from graphrec.utils.validation import check_array
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["filtered_ranks", "link_prediction_report"]
 
 _TIES = ("realistic", "optimistic", "pessimistic")
 
 
-def _as_index_tensor(x: Any, name: str, device: "torch.device") -> "torch.Tensor":  # noqa: F821
+def _as_index_tensor(x: Any, name: str, device: "torch.device") -> "torch.Tensor":
     """A 1-d int64 tensor on ``device`` from a numpy array, list or tensor of integers."""
     import torch
 

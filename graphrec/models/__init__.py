@@ -13,3 +13,13 @@ from graphrec.models.cospadi import (
     compression_budget, ksvd, omp, svd_rank_for_budget,
 )
 from graphrec.models.ssvi import SSVIClassifier, SparseMeanFieldLinear, folded_normal_mean, folded_normal_snr
+
+__all__ = [
+    "CDSPMoERegressor", "CausalGrassmannMixing", "CausalTransformerLM", "CharLanguageModel", "ConcreteMask",
+    "ConcreteTaskArithmetic", "GrassmannLM", "InfoKoopman", "SSVIClassifier", "SharedSubspaceMoE",
+    "SparseDictLinear", "SparseMeanFieldLinear", "calibrated_sparse_dictionary", "calibrated_truncated_svd",
+    "calibration_whitener", "compress_linear", "compression_budget", "conflict_loss", "folded_normal_mean",
+    "folded_normal_snr", "ksvd", "make_merging_tasks", "merge_task_vectors", "omp", "plucker", "prediction_entropy",
+    "ridge_koopman", "sparse_aligned_cosine", "svd_rank_for_budget", "task_arithmetic", "task_vectors",
+    "temporal_infonce", "von_neumann_entropy",
+]

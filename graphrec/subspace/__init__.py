@@ -20,3 +20,17 @@ from graphrec.subspace.hyperbolic_discovery import (
 )
 from graphrec.subspace.temporal_scl import TemporalSCL, make_progression_sequences
 from graphrec.subspace.xfactors import XFactors, make_factor_data
+
+__all__ = [
+    "DeepSubspaceClustering", "DiffusionSubspaceClustering", "DynamicSubspaceLearners",
+    "ErrorConstrainedMatrixClustering", "GrassmannClassHead", "GrassmannClassifier", "GrassmannSGD",
+    "HyperbolicCategoryDiscovery", "KDiffusion", "LSRSubspaceClustering", "MLC", "MSENet", "MatryoshkaClusterHead",
+    "MatryoshkaClustering", "MoLRGDenoiser", "PairGate", "PlateauGrowth", "RASA", "RelativeErrorStopper", "SimLAP",
+    "SpatialAttentionGate", "SubspaceAD", "TemporalSCL", "XFactors", "affinity_spectral_clustering", "concat_error",
+    "concat_error_bounds", "gated_multipositive_info_nce", "gcd_accuracy", "hybrid_similarity", "k_target",
+    "keep_topk_per_column", "layerwise_self_expression_loss", "lsr_coefficients", "make_factor_data",
+    "make_hierarchical_blobs", "make_progression_sequences", "margin_loss", "mlc_loss", "molrg_denoiser",
+    "molrg_posterior", "nested_cluster_loss", "optimal_k", "partition_rate_reduction", "similarity_supcon",
+    "sinkhorn_targets", "split_newest", "ss_kmeans", "structured_l1", "taylor_scores", "tcr_loss", "to_x_eps",
+    "twonn_dimension",
+]

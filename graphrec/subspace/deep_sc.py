@@ -446,7 +446,6 @@ class DeepSubspaceClustering(ClusterMixin, GraphrecEstimator):
         rng = check_random_state(self.random_state)
         gen = torch.Generator().manual_seed(int(rng.integers(0, 2**63 - 1)))
         x = torch.as_tensor(x_np, dtype=torch.float32, device=dev)
-        n = x.shape[0]
         with torch.random.fork_rng(devices=[]):  # nn.Linear's default init draws from the global RNG
             model = _AutoEncoder([x.shape[1], *[int(w) for w in self.hidden_dims]])
         with torch.no_grad():
