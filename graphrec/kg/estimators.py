@@ -310,6 +310,18 @@ class _KGEstimator(GraphrecEstimator):
         return link_prediction_scores(ranks)
 
 
+_ATTRIBUTES_DOC = """
+    Attributes
+    ----------
+    net_ : {net}
+    history_, best_epoch_, n_epochs_
+        Training record (see ``fit``).
+    entities_, relations_ : list of str
+        Vocabularies.
+    n_entities_, n_relations_ : int
+        Sizes of the vocabularies.
+"""
+
 _PARAMS_DOC = """
     input_dropout, hidden_dropout1, hidden_dropout2 : float in [0, 1), default 0.2, 0.2, 0.3
         Dropout on the subject embedding, on the bilinear product before pooling (LowFER) / on the
@@ -362,17 +374,7 @@ class LowFER(_KGEstimator):
         Entity and relation embedding dimensions.
     k : int, default 30
         Factorization rank (pooling window); ``k >= min(d_e, d_r)`` can express any TuckER core.
-    """ + _PARAMS_DOC + """
-    Attributes
-    ----------
-    net_ : LowFERNet
-    history_, best_epoch_, n_epochs_
-        Training record (see ``fit``).
-    entities_, relations_ : list of str
-        Vocabularies.
-    n_entities_, n_relations_ : int
-        Sizes of the vocabularies.
-
+    """ + _PARAMS_DOC + _ATTRIBUTES_DOC.format(net="LowFERNet") + """
     References
     ----------
     S. Amin, S. Varanasi, K. A. Dunfield, G. Neumann, "LowFER: Low-rank Bilinear Pooling for Link
@@ -434,17 +436,7 @@ class TuckER(_KGEstimator):
     ----------
     d_e, d_r : int, default 200, 30
         Entity and relation embedding dimensions (core ``d_r x d_e x d_e``).
-    """ + _PARAMS_DOC + """
-    Attributes
-    ----------
-    net_ : TuckERNet
-    history_, best_epoch_, n_epochs_
-        Training record (see ``fit``).
-    entities_, relations_ : list of str
-        Vocabularies.
-    n_entities_, n_relations_ : int
-        Sizes of the vocabularies.
-
+    """ + _PARAMS_DOC + _ATTRIBUTES_DOC.format(net="TuckERNet") + """
     References
     ----------
     I. Balazevic, C. Allen, T. Hospedales, "TuckER: Tensor Factorization for Knowledge Graph
