@@ -136,3 +136,17 @@ def test_cuda_without_cuda_is_a_clear_error_before_any_data_is_loaded(capsys):
         assert "CUDA is not available" in capsys.readouterr().err
     finally:
         task.datasets["karate"] = (loader, description)
+
+
+def test_recsys_task_end_to_end_beats_random_ranking():
+    # the generated default (1000 users x 500 items); a random ranking has recall@20 about 20/500 = 0.04
+    result = run_bench("recsys", methods=["directau", "bpr"], seeds=[0])
+    recall = {row["method"]: row["recall@20"]["mean"] for row in result.summary()}
+    assert set(recall) == {"directau", "bpr"} and min(recall.values()) > 0.15, recall
+
+
+def test_tensor_task_on_the_synthetic_set_continuous_beats_binned(data_root):
+    # FunBaT's rank-1 simulation: targets of sd 0.063; the functional model fits between the binned grid's cells
+    result = run_bench("tensor", methods=["funbat-cp", "cp-als", "tucker-als"], datasets=["synthetic"], seeds=[0])
+    rmse = {row["method"]: row["rmse"]["mean"] for row in result.summary()}
+    assert rmse["funbat-cp"] < 0.01 and rmse["funbat-cp"] < min(rmse["cp-als"], rmse["tucker-als"]) / 2, rmse
