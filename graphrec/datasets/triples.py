@@ -32,8 +32,8 @@ class Triples:
             raise ValueError("relations contains duplicate names")
         for split in ("train", "valid", "test"):
             arr = np.asarray(getattr(self, split))
-            if arr.size == 0:
-                arr = arr.reshape(0, 3)
+            if arr.size == 0:   # an empty split holds no ids, whatever its dtype (``[]`` is float64)
+                arr = np.zeros((0, 3), np.int64)
             if arr.ndim != 2 or arr.shape[1] != 3:
                 raise ValueError(f"{split} must have shape (n, 3) = (head, relation, tail), got {arr.shape}")
             if not np.issubdtype(arr.dtype, np.integer):

@@ -147,3 +147,36 @@ def test_missing_split_file_is_named(tmp_path):
     del paths["valid.txt"]
     with pytest.raises(ValueError, match="needs the valid file valid.txt"):
         read_kg_tsv(paths, None)
+
+
+def _toy(**overrides):
+    from graphrec.datasets import Triples
+
+    kw = dict(entities=["a", "b", "c"], relations=["r", "s"], train=np.array([[0, 0, 1], [1, 1, 2]]))
+    kw.update(overrides)
+    return Triples(**kw)
+
+
+@pytest.mark.parametrize("overrides, error, match", [
+    (dict(entities=["a", "a", "c"]), ValueError, "entities contains duplicate"),
+    (dict(relations=["r", "r"]), ValueError, "relations contains duplicate"),
+    (dict(train=np.array([0, 0, 1])), ValueError, r"train must have shape \(n, 3\)"),
+    (dict(valid=np.zeros((2, 2), np.int64)), ValueError, r"valid must have shape \(n, 3\)"),
+    (dict(train=np.array([[0.0, 0.0, 1.0]])), TypeError, "train must hold integer ids"),
+    (dict(test=np.array([[0, 0, 3]])), ValueError, r"test holds entity ids outside \[0, 3\)"),
+    (dict(train=np.array([[-1, 0, 1]])), ValueError, "entity ids outside"),
+    (dict(valid=np.array([[0, 2, 1]])), ValueError, r"valid holds relation ids outside \[0, 2\)"),
+    (dict(train=np.zeros((0, 3), np.int64)), ValueError, "train is empty"),
+])
+def test_triples_reject_bad_input_naming_the_split(overrides, error, match):
+    with pytest.raises(error, match=match):
+        _toy(**overrides)
+
+
+def test_triples_encode_maps_names_and_names_the_unknown_one():
+    kg = _toy(valid=[])
+    assert kg.valid.shape == (0, 3) and kg.valid.dtype == np.int64
+    np.testing.assert_array_equal(kg.encode([("a", "s", "c"), ("c", "r", "b")]), [[0, 1, 2], [2, 0, 1]])
+    with pytest.raises(KeyError, match="unknown relation 'x' in triple 1"):
+        kg.encode([("a", "r", "b"), ("a", "x", "b")])
+    assert repr(kg) == "Triples(name='kg', n_entities=3, n_relations=2, train=2, valid=0, test=0)"
