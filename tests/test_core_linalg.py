@@ -135,3 +135,99 @@ def test_half_precision_inputs_are_computed_in_float32(half):
     angles = principal_angles(x[:, :3], x[:, 3:6])
     torch.testing.assert_close(angles, principal_angles(ref[:, :3], ref[:, 3:6]))
     torch.testing.assert_close(coding_rate(x), coding_rate(ref))
+
+
+# ---------------------------------------------------------------------------------------------
+# as_tensor, the argument check of the core primitives
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "x, error, message",
+    [
+        (np.array([1, None], dtype=object), TypeError, "x must hold numbers, got an object array"),
+        (np.array(["1", "2"]), TypeError, "x must hold numbers, got dtype <U1"),
+        (np.array([1.0, 2.0 + 1.0j]), TypeError, "x must be real, got dtype complex128"),
+        (torch.tensor([1.0 + 1.0j]), TypeError, r"x must be real, got dtype torch\.complex64"),
+        (np.zeros((0, 3)), ValueError, r"x is empty \(shape \(0, 3\)\); expected at least one entry"),
+        (torch.tensor([1.0, float("inf")]), ValueError, "x contains NaN or infinite values"),
+    ],
+)
+def test_as_tensor_refuses_bad_input_naming_the_argument(x, error, message):
+    from graphrec.core._checks import as_tensor
+
+    # numpy complex input used to lose its imaginary part with only a warning; numpy strings
+    # failed inside torch with a message that did not name the argument
+    with pytest.raises(error, match=message):
+        as_tensor(x, "x")
+
+
+def test_as_tensor_casts_integers_and_keeps_empty_input_when_allowed():
+    from graphrec.core._checks import as_tensor
+
+    t = as_tensor(torch.tensor([[1, 2], [3, 4]]), "x", ndim=2)
+    assert t.dtype == torch.get_default_dtype() and t.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert as_tensor(np.array([True, False]), "x").dtype == torch.float64
+    assert as_tensor(np.zeros((0, 2)), "x", allow_empty=True).shape == (0, 2)
+    assert as_tensor(np.ones(3), "x", dtype=torch.float32).dtype == torch.float32
+    with pytest.raises(ValueError, match=r"x must be 2-dimensional, got shape \(3,\)"):
+        as_tensor(np.ones(3), "x", ndim=2)
+    with pytest.raises(ValueError, match=r"x must have at least 2 dimensions, got shape \(3,\)"):
+        as_tensor(torch.ones(3), "x", min_ndim=2)
+
+
+# ---------------------------------------------------------------------------------------------
+# SparseOperator off the CPU: torch's sparse product instead of the compiled kernels
+# ---------------------------------------------------------------------------------------------
+
+
+def _off_cpu_operator(monkeypatch, a: sp.spmatrix):
+    """A SparseOperator that takes its non-CPU branch (torch sparse tensors), run on the CPU.
+
+    The device only selects the branch; the sparse tensor is built on the CPU so that the torch
+    arithmetic of that branch is checked without an accelerator.
+    """
+    from graphrec.core import sparse
+
+    real = sparse.to_torch_sparse
+    monkeypatch.setattr(sparse, "to_torch_sparse", lambda m, device, dtype: real(m, "cpu", dtype=dtype))
+    return sparse.SparseOperator(a, device="cuda")
+
+
+def test_sparse_operator_torch_branch_matches_the_cpu_kernels(monkeypatch):
+    from graphrec.core import SparseOperator
+
+    a = sp.random(30, 30, density=0.2, random_state=1, format="csr")
+    h = torch.from_numpy(np.random.default_rng(1).standard_normal((30, 3)))
+    cpu, off = SparseOperator(a), _off_cpu_operator(monkeypatch, a)
+    assert off.device.type == "cuda" and off.t.dtype == torch.float64 and off.shape == (30, 30)
+    torch.testing.assert_close(off @ h, cpu @ h, rtol=1e-12, atol=1e-12)
+    for steps in (1, 4):
+        torch.testing.assert_close(off.horner(h, 0.7, steps), cpu.horner(h, 0.7, steps), rtol=1e-12, atol=1e-12)
+
+
+def test_sparse_operator_horner_of_degree_zero_is_a_copy_on_every_device(monkeypatch):
+    # the torch branch returned h itself for steps=0, so a caller scaling the result in place
+    # (S2CAG's ``op.horner(h, alpha, T).mul_(c)``) also changed its input; the CPU kernel copies
+    from graphrec.core import SparseOperator
+
+    a = sp.random(5, 5, density=0.4, random_state=0, format="csr")
+    for op in (SparseOperator(a), _off_cpu_operator(monkeypatch, a)):
+        h = torch.ones(5, 2, dtype=torch.float64)
+        out = op.horner(h, 0.5, 0)
+        torch.testing.assert_close(out, h)
+        out.mul_(3.0)
+        assert torch.equal(h, torch.ones(5, 2, dtype=torch.float64)), op.device
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_sparse_operator_on_cuda_matches_the_cpu_kernels():
+    from graphrec.core import SparseOperator
+
+    a = sp.random(50, 50, density=0.1, random_state=2, format="csr")
+    h = torch.from_numpy(np.random.default_rng(2).standard_normal((50, 4)))
+    cpu, gpu = SparseOperator(a), SparseOperator(a, device="cuda")
+    torch.testing.assert_close((gpu @ h.cuda()).cpu(), cpu @ h, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(gpu.horner(h.cuda(), 0.6, 5).cpu(), cpu.horner(h, 0.6, 5), rtol=1e-10, atol=1e-12)
+    hc = h.cuda()
+    assert gpu.horner(hc, 0.6, 0).data_ptr() != hc.data_ptr()

@@ -29,6 +29,10 @@ def as_tensor(
             raise TypeError(f"{name} could not be converted to a tensor: {exc}") from exc
         if arr.dtype == object:
             raise TypeError(f"{name} must hold numbers, got an object array")
+        if arr.dtype.kind == "c":  # torch would drop the imaginary part with only a warning
+            raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
         x = torch.as_tensor(arr, dtype=dtype or torch.float64)
     if x.is_complex():
         raise TypeError(f"{name} must be real, got dtype {x.dtype}")

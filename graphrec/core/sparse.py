@@ -87,6 +87,8 @@ class SparseOperator:
             from graphrec.kernels import csr_horner
 
             return torch.from_numpy(csr_horner(self.csr, h.numpy(), alpha, steps))
+        if steps == 0:  # a new tensor, as on CPU: callers update the result in place
+            return h.clone()
         r = h
         for _ in range(steps):
             r = (self.t @ r).mul_(alpha).add_(h)  # a fresh tensor each step: update it in place

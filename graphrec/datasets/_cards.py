@@ -5,6 +5,7 @@ statistics the loaded object must match, and how the raw files are converted.
 """
 from __future__ import annotations
 
+import string
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -71,13 +72,16 @@ def parse_card(path: Path) -> DatasetCard:
         raise ValueError(f"dataset card {path} lacks required keys {missing}")
     if raw["kind"] not in _KINDS:
         raise ValueError(f"dataset card {path}: kind={raw['kind']!r}, expected one of {_KINDS}")
+    if not isinstance(raw["files"], list) or not all(isinstance(f, dict) for f in raw["files"]):
+        raise ValueError(f"dataset card {path}: files must be an array of tables ([[files]] entries)")
     files = []
     for i, f in enumerate(raw["files"]):
         for key in ("name", "url", "sha256"):
             if key not in f:
                 raise ValueError(f"dataset card {path}: files[{i}] lacks {key!r}")
-        if len(f["sha256"]) != 64:
-            raise ValueError(f"dataset card {path}: files[{i}].sha256 must be 64 hex digits")
+        sha = f["sha256"]
+        if not isinstance(sha, str) or len(sha) != 64 or not all(c in string.hexdigits for c in sha):
+            raise ValueError(f"dataset card {path}: files[{i}].sha256 must be 64 hex digits, got {sha!r}")
         files.append(FileSpec(f["name"], f["url"], f["sha256"].lower(), f.get("size")))
     fields = {k: raw[k] for k in _REQUIRED if k != "files"}
     return DatasetCard(

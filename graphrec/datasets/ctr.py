@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from graphrec.utils.validation import check_array
+
 
 @dataclass
 class CTRTable:
@@ -33,12 +35,16 @@ class CTRTable:
     def __post_init__(self) -> None:
         if not isinstance(self.frame, pd.DataFrame):
             raise TypeError(f"frame must be a pandas DataFrame, got {type(self.frame).__name__}")
+        if not self.frame.columns.is_unique:
+            repeated = sorted(set(self.frame.columns[self.frame.columns.duplicated()]))
+            raise ValueError(f"frame has the column name(s) {repeated} more than once; expected one column per field")
         cols = set(self.frame.columns)
         declared = list(self.categorical) + list(self.numeric)
         if set(declared) != cols or len(declared) != len(cols):
+            repeated = sorted({c for c in declared if declared.count(c) > 1})
             raise ValueError(
                 f"categorical + numeric must list every column of frame exactly once; "
-                f"missing {sorted(cols - set(declared))}, unknown {sorted(set(declared) - cols)}"
+                f"missing {sorted(cols - set(declared))}, unknown {sorted(set(declared) - cols)}, repeated {repeated}"
             )
         y = np.asarray(self.label)
         if y.shape != (len(self.frame),):
@@ -49,11 +55,14 @@ class CTRTable:
         for name in self.numeric:
             if not pd.api.types.is_numeric_dtype(self.frame[name]):
                 raise TypeError(f"numeric field {name!r} has dtype {self.frame[name].dtype}")
+        splits = {}
         for split, idx in self.splits.items():
-            idx = np.asarray(idx, dtype=np.int64)
+            # integer row ids only: a boolean mask or float ids would be cast to wrong rows silently
+            idx = check_array(idx, f"splits[{split!r}]", ndim=1, dtype=np.int64, min_rows=0)
             if idx.size and (idx.min() < 0 or idx.max() >= len(self.frame)):
                 raise ValueError(f"splits[{split!r}] holds row ids outside [0, {len(self.frame)})")
-            self.splits[split] = idx
+            splits[split] = idx
+        self.splits = splits
 
     @property
     def n_rows(self) -> int:

@@ -85,9 +85,10 @@ class AttributedGraph:
 
     @classmethod
     def from_pyg(cls, data: "torch_geometric.data.Data", name: str = "graph") -> "AttributedGraph":
-        """Build from a PyG ``Data`` (``x``, ``edge_index``, optional ``edge_weight``/``edge_attr`` and ``y``).
+        """Build from a PyG ``Data`` (``x``, ``edge_index``, optional ``edge_weight`` and ``y``).
 
         A directed ``edge_index`` is symmetrised by taking the maximum weight of both directions.
+        ``edge_attr`` (edge features, e.g. bond types) is not an edge weight and is not used.
         """
         if getattr(data, "x", None) is None:
             raise ValueError("data.x is missing; an AttributedGraph needs node features")
@@ -95,10 +96,16 @@ class AttributedGraph:
         ei = data.edge_index.detach().cpu().numpy()
         if ei.ndim != 2 or ei.shape[0] != 2:
             raise ValueError(f"data.edge_index must have shape (2, n_edges), got {ei.shape}")
+        if not np.issubdtype(ei.dtype, np.integer):  # float ids would be truncated to other nodes
+            raise TypeError(f"data.edge_index must hold integer node ids, got dtype {ei.dtype}")
         if ei.size and (ei.min() < 0 or ei.max() >= n):
             raise ValueError(f"data.edge_index holds node ids outside [0, {n})")
         w = getattr(data, "edge_weight", None)
-        w = np.ones(ei.shape[1]) if w is None else w.detach().cpu().numpy().astype(np.float64)
+        w = np.ones(ei.shape[1]) if w is None else w.detach().cpu().numpy().astype(np.float64).reshape(-1)
+        if w.shape[0] != ei.shape[1]:
+            raise ValueError(
+                f"data.edge_weight has {w.shape[0]} entries for the {ei.shape[1]} edges of data.edge_index"
+            )
         a = sp.csr_matrix((w, (ei[0], ei[1])), shape=(n, n))
         a = a.maximum(a.T).tocsr()
         y = getattr(data, "y", None)

@@ -6,10 +6,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from graphrec.utils.validation import _check_not_complex
+
 
 def _check_user_items(m, name: str, shape: tuple[int, int] | None = None) -> sp.csr_matrix:
     if not sp.issparse(m):
         raise TypeError(f"{name} must be a scipy sparse users x items matrix, got {type(m).__name__}")
+    _check_not_complex(m.dtype, name, np.float32)
+    coo = m.tocoo()  # before CSR conversion, which would sum a pair stored twice in COO format
+    if coo.nnz and np.unique(coo.row.astype(np.int64) * m.shape[1] + coo.col).size != coo.nnz:
+        raise ValueError(f"{name} has duplicate (user, item) entries; expected each pair once")
     m = sp.csr_matrix(m, dtype=np.float32)
     if shape is not None and m.shape != shape:
         raise ValueError(f"{name} has shape {m.shape}, expected {shape}")
@@ -23,10 +29,6 @@ def _check_user_items(m, name: str, shape: tuple[int, int] | None = None) -> sp.
         raise ValueError(f"{name} stores {m.nnz - np.count_nonzero(m.data)} explicit zero(s), which are not "
                          "interactions; drop them first (m.eliminate_zeros())")
     m.sort_indices()
-    dup = sp.csr_matrix((np.ones_like(m.data), m.indices, m.indptr), shape=m.shape)
-    dup.sum_duplicates()
-    if dup.nnz != m.nnz:
-        raise ValueError(f"{name} has duplicate (user, item) entries; expected each pair once")
     return m
 
 
@@ -66,6 +68,8 @@ class Interactions:
                 and np.array_equal(self.order.indices, self.user_items.indices)
             ):
                 raise ValueError("order must have exactly the sparsity pattern of user_items")
+            if not np.all(np.isfinite(self.order.data)):
+                raise ValueError("order contains NaN or infinite values; expected positions or timestamps")
         self.splits = {k: _check_user_items(v, f"splits[{k!r}]", shape) for k, v in self.splits.items()}
         for ids, n, nm in ((self.user_ids, shape[0], "user_ids"), (self.item_ids, shape[1], "item_ids")):
             if ids is not None and len(ids) != n:

@@ -36,7 +36,13 @@ class ContinuousTensor:
             raise ValueError(f"values has {self.values.shape[0]} entries but coords has {self.coords.shape[0]} rows")
         n = self.n_obs
         checked = []
-        for k, (tr, te) in enumerate(self.folds):
+        for k, fold in enumerate(self.folds):
+            try:
+                tr, te = fold
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"folds[{k}] must be a (train_idx, test_idx) pair, got {type(fold).__name__} {fold!r:.80}"
+                ) from None
             tr = check_array(tr, f"folds[{k}] train", ndim=1, dtype=np.int64, min_rows=1)
             te = check_array(te, f"folds[{k}] test", ndim=1, dtype=np.int64, min_rows=1)
             for part, nm in ((tr, "train"), (te, "test")):

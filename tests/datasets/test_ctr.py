@@ -209,3 +209,65 @@ def test_csv_reader_on_a_small_file(tmp_path):
 def test_malformed_csv_names_file_and_line(tmp_path, text, options, message):
     with pytest.raises(ValueError, match=message):
         _csv(tmp_path, text, **options)
+
+
+# ---------------------------------------------------------------------------------------------
+# CTRTable built directly
+# ---------------------------------------------------------------------------------------------
+
+
+def _frame():
+    import pandas as pd
+
+    return pd.DataFrame({"c": ["x", "y", "z", "x"], "n": [0.5, 1.0, 1.5, 2.0]})
+
+
+def test_ctr_table_splits_and_summary():
+    splits = {"train": [0, 2, 3], "test": np.array([1.0]), "valid": []}
+    table = CTRTable(_frame(), [1, 0, 0, 1], ["c"], ["n"], splits=splits, name="toy")
+    assert (table.n_rows, table.n_fields) == (4, 2)
+    rows, y = table.split("train")
+    assert rows["c"].tolist() == ["x", "z", "x"] and rows.index.tolist() == [0, 1, 2]
+    np.testing.assert_array_equal(y, [1, 0, 1])
+    assert table.splits["test"].dtype == np.int64 and table.splits["valid"].size == 0
+    assert splits["train"] == [0, 2, 3], "the caller's dict is left as it was"
+    assert repr(table) == "CTRTable(name='toy', n_rows=4, categorical=1, numeric=1, positive_rate=0.500)"
+    with pytest.raises(KeyError, match=r"split 'dev' not defined; available: \['test', 'train', 'valid'\]"):
+        table.split("dev")
+
+
+@pytest.mark.parametrize(
+    "split, error, message",
+    [
+        # a boolean mask was cast to the row ids 1, 0, 1, 0 and float ids were truncated, silently
+        (np.array([True, False, True, False]), TypeError, r"splits\['train'\] must hold integers, got dtype bool"),
+        ([0.5, 2.5], TypeError, r"splits\['train'\] must hold integers, got dtype float64"),
+        ([[0, 1]], ValueError, r"splits\['train'\] must be 1-dimensional, got shape \(1, 2\)"),
+        ([0, 4], ValueError, r"splits\['train'\] holds row ids outside \[0, 4\)"),
+    ],
+)
+def test_ctr_table_refuses_splits_that_are_not_row_ids(split, error, message):
+    with pytest.raises(error, match=message):
+        CTRTable(_frame(), [1, 0, 0, 1], ["c"], ["n"], splits={"train": split})
+
+
+def test_ctr_table_checks_frame_fields_and_labels():
+    import pandas as pd
+
+    frame = _frame()
+    with pytest.raises(TypeError, match="frame must be a pandas DataFrame, got ndarray"):
+        CTRTable(frame.to_numpy(), [1, 0, 0, 1], ["c"], ["n"])
+    with pytest.raises(ValueError, match=r"exactly once; missing \['n'\], unknown \['m'\], repeated \[\]"):
+        CTRTable(frame, [1, 0, 0, 1], ["c"], ["m"])
+    with pytest.raises(ValueError, match=r"missing \[\], unknown \[\], repeated \['c'\]"):
+        CTRTable(frame, [1, 0, 0, 1], ["c", "c"], ["n"])
+    # two columns of one name were accepted as one field (n_fields 2, one declared field)
+    twice = pd.DataFrame([["x", "y"]], columns=["c", "c"])
+    with pytest.raises(ValueError, match=r"frame has the column name\(s\) \['c'\] more than once"):
+        CTRTable(twice, [1], ["c"])
+    with pytest.raises(ValueError, match=r"label has shape \(3,\), expected \(4,\)"):
+        CTRTable(frame, [1, 0, 0], ["c"], ["n"])
+    with pytest.raises(ValueError, match="label must hold only 0 and 1"):
+        CTRTable(frame, [1, 0, 2, 1], ["c"], ["n"])
+    with pytest.raises(TypeError, match="numeric field 'c' has dtype"):
+        CTRTable(frame, [1, 0, 0, 1], ["n"], ["c"])

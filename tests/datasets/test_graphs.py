@@ -252,3 +252,232 @@ def test_npy_zip_reader_names_a_missing_member(tmp_path):
                 np.save(fh, arr)
     with pytest.raises(ValueError, match=r"toy\.zip has no member 'y\.npy'"):
         read_npy_zip({"toy.zip": path}, None, adjacency="a.npy", features="x.npy", labels="y.npy")
+
+
+# ---------------------------------------------------------------------------------------------
+# AttributedGraph from PyG data and tuples
+# ---------------------------------------------------------------------------------------------
+
+
+def test_from_pyg_symmetrises_and_checks_its_input():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch_geometric")
+    from torch_geometric.data import Data
+
+    x = torch.eye(3)
+    directed = torch.tensor([[0, 1, 1], [1, 0, 2]])
+    g = AttributedGraph.from_pyg(Data(x=x, edge_index=directed, edge_weight=torch.tensor([1.0, 3.0, 2.0]),
+                                      edge_attr=torch.tensor([7, 7, 7])))
+    np.testing.assert_array_equal(g.adjacency.toarray(), [[0, 3, 0], [3, 0, 2], [0, 2, 0]])
+    assert g.labels is None and g.n_classes == 0
+    with pytest.raises(ValueError, match="data.x is missing; an AttributedGraph needs node features"):
+        AttributedGraph.from_pyg(Data(edge_index=directed, num_nodes=3))
+    with pytest.raises(ValueError, match=r"data.edge_index must have shape \(2, n_edges\), got \(3,\)"):
+        AttributedGraph.from_pyg(Data(x=x, edge_index=torch.tensor([0, 1, 2])))
+    with pytest.raises(ValueError, match=r"data.edge_index holds node ids outside \[0, 3\)"):
+        AttributedGraph.from_pyg(Data(x=x, edge_index=torch.tensor([[0], [3]])))
+    # float ids were truncated (0.5 became node 0); a weight per edge too few failed inside scipy
+    # with "all index and data arrays must have the same length"
+    with pytest.raises(TypeError, match="data.edge_index must hold integer node ids, got dtype float32"):
+        AttributedGraph.from_pyg(Data(x=x, edge_index=torch.tensor([[0.5, 1.0], [1.0, 0.0]])))
+    with pytest.raises(ValueError, match="data.edge_weight has 2 entries for the 3 edges of data.edge_index"):
+        AttributedGraph.from_pyg(Data(x=x, edge_index=directed, edge_weight=torch.tensor([1.0, 2.0])))
+
+
+def test_as_attributed_graph_accepts_only_its_three_inputs():
+    from graphrec.datasets.graph import as_attributed_graph
+
+    a = sp.csr_matrix(np.array([[0.0, 1.0], [1.0, 0.0]]))
+    g = as_attributed_graph((a, np.eye(2)))
+    assert as_attributed_graph(g) is g and g.n_edges == 1
+    assert repr(g) == "AttributedGraph(name='graph', n_nodes=2, n_edges=1, n_features=2 (dense), n_classes=0)"
+    pytest.importorskip("torch_geometric")
+    from_pyg = as_attributed_graph(g.to_pyg())
+    assert (from_pyg.adjacency != a).nnz == 0 and from_pyg.features.tolist() == [[1, 0], [0, 1]]
+    with pytest.raises(ValueError, match=r"graph tuple must be \(adjacency, features\), got 3 items"):
+        as_attributed_graph((a, np.eye(2), np.zeros(2)))
+    with pytest.raises(TypeError, match="graph must be an AttributedGraph, a torch_geometric Data or .* got list"):
+        as_attributed_graph([a, np.eye(2)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers on small files
+# ---------------------------------------------------------------------------------------------
+
+
+def _planetoid(tmp_path, test_index: str = "4\n3\n", **objects) -> dict:
+    """A 5-node Planetoid set: nodes 0-2 in allx/ally (node 2 unlabelled), test nodes 4 and 3."""
+    import pickle
+
+    objs = {
+        "x": sp.csr_matrix(np.array([[1.0, 0], [0, 1]])),
+        "allx": sp.csr_matrix(np.array([[1.0, 0], [0, 1], [1, 1]])),
+        "tx": sp.csr_matrix(np.array([[2.0, 0], [0, 2]])),
+        "y": np.array([[1, 0], [0, 1]]),
+        "ally": np.array([[1, 0], [0, 1], [0, 0]]),
+        "ty": np.array([[0, 1], [1, 0]]),
+        "graph": {0: [1], 1: [0, 2], 2: [1], 3: [4], 4: [3]},
+        **objects,
+    }
+    paths = {}
+    for key, obj in objs.items():
+        if obj is not None:
+            path = tmp_path / f"ind.toy.{key}"
+            path.write_bytes(pickle.dumps(obj))
+            paths[path.name] = path
+    (tmp_path / "ind.toy.test.index").write_text(test_index)
+    paths["ind.toy.test.index"] = tmp_path / "ind.toy.test.index"
+    return paths
+
+
+def test_planetoid_reader_places_the_test_block(tmp_path):
+    g = read_planetoid(_planetoid(tmp_path, test_index="\n4\n\n3\n"), None, name="toy")
+    np.testing.assert_array_equal(g.features.toarray(), [[1, 0], [0, 1], [1, 1], [0, 2], [2, 0]])
+    np.testing.assert_array_equal(g.labels, [0, 1, -1, 0, 1])
+    assert g.n_edges == 3 and g.name == "toy" and g.meta["missing_feature_rows"].size == 0
+    without_allx = read_planetoid(_planetoid(tmp_path, allx=None), None, name="toy")
+    np.testing.assert_array_equal(without_allx.meta["missing_feature_rows"], [2])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"test_index": "\n"}, r"ind\.toy\.test\.index lists no test node ids"),
+        ({"test_index": "4\n4\n"}, r"ind\.toy\.test\.index lists a test node id more than once"),
+        ({"test_index": "4\n³\n"}, r"ind\.toy\.test\.index, line 2: expected one non-negative node id, got '³'"),
+        ({"ty": np.array([1, 0])}, r"ind\.toy\.ty must hold a 2-d one-hot label matrix, got shape \(2,\)"),
+        ({"graph": [[1], [0]]}, r"ind\.toy\.graph must hold a dict of adjacency lists, got list"),
+        ({"test_index": "4\n"}, r"ind\.toy\.tx has 2 rows and .*ind\.toy\.ty 2, but .*test\.index lists 1 test nodes"),
+        ({"test_index": "2\n3\n"}, r"test\.index lists node ids below 3, which .*ind\.toy\.ally already covers"),
+        ({"allx": sp.csr_matrix(np.ones((2, 2)))}, r"ind\.toy\.allx has 2 rows, .*ind\.toy\.ally has 3"),
+        ({"allx": sp.csr_matrix(np.ones((3, 3)))}, r"the feature files of 'toy' disagree on the number of columns"),
+        ({"graph": {0: [1], 1: [0, 7]}}, r"ind\.toy\.graph holds node ids outside \[0, 5\)"),
+        # was "max() arg is an empty sequence" / "can only concatenate str (not "int") to str"
+        ({"graph": {}}, None),
+        ({"graph": {"a": [1]}}, r"ind\.toy\.graph must map node ids to lists of node ids"),
+        ({"graph": {0: 1}}, r"ind\.toy\.graph must map node ids to lists of node ids"),
+        # without allx, x rows beyond ally's nodes were summed onto the test rows placed there
+        ({"allx": None, "x": sp.csr_matrix(np.ones((4, 2)))}, r"ind\.toy\.x has 4 rows, more than the 3 nodes"),
+    ],
+)
+def test_malformed_planetoid_files_are_named(tmp_path, change, message):
+    paths = _planetoid(tmp_path, **change)
+    if message is None:  # an empty graph dict is a graph without edges
+        g = read_planetoid(paths, None, name="toy")
+        assert g.n_nodes == 5 and g.n_edges == 0
+        return
+    with pytest.raises(ValueError, match=message):
+        read_planetoid(paths, None, name="toy")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        # a non-square W raised AttributeError: 'bool' object has no attribute 'nnz'
+        ({"W": np.ones((2, 3))}, r"adjacency in .*g\.mat has shape \(2, 3\); expected a square \(n, n\) matrix"),
+        # NaN weights were reported as "not symmetric"
+        ({"W": np.array([[0, np.nan, 0], [np.nan, 0, 1], [0, 1, 0]])}, r"adjacency in .*g\.mat holds NaN or infinite"),
+        # class 1.5 was truncated to 1
+        ({"gnd": np.array([[1, 1.5, 2]])}, r"gnd in .*g\.mat must hold integer class ids, got dtype float64"),
+        ({"fea": np.ones((3, 2, 2))}, r"features in .*g\.mat must be a 2-d \(n_nodes, n_features\) array"),
+    ],
+)
+def test_malformed_s2cag_files_are_named(tmp_path, content, message):
+    w = np.array([[0.0, 1, 0], [1, 0, 1], [0, 1, 1]])
+    path = tmp_path / "g.mat"
+    savemat(path, {"W": w, "fea": np.eye(3), "gnd": np.array([[1, 2, 2]]), **content})
+    with pytest.raises(ValueError, match=message):
+        read_s2cag_mat({"g.mat": path}, None, label_base=1)
+
+
+def test_s2cag_reader_refuses_unreadable_files_and_bad_options(tmp_path):
+    path = tmp_path / "g.mat"
+    savemat(path, {"W": np.eye(2), "fea": np.eye(2), "gnd": np.array([[0, 1]])})
+    with pytest.raises(ValueError, match="label_base must be 0 or 1, got 2"):
+        read_s2cag_mat({"g.mat": path}, None, label_base=2)
+    with pytest.raises(ValueError, match=r"'s2cag-mat' reader expects exactly one file, got \['a\.mat', 'g\.mat'\]"):
+        read_s2cag_mat({"g.mat": path, "a.mat": path}, None, label_base=0)
+    path.write_bytes(b"not a MATLAB file at all" * 8)
+    with pytest.raises(ValueError, match=r"g\.mat is not a readable MATLAB file"):
+        read_s2cag_mat({"g.mat": path}, None, label_base=0)
+    # a truncated file raised scipy's MatReadError, which is no ValueError
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"g\.mat is not a readable MATLAB file: .*truncated"):
+        read_s2cag_mat({"g.mat": path}, None, label_base=0)
+
+
+def _npy_zip(path, members: dict) -> dict:
+    with zipfile.ZipFile(path, "w") as z:
+        for member, value in members.items():
+            with z.open(member, "w") as fh:
+                if isinstance(value, bytes):
+                    fh.write(value)
+                else:
+                    np.save(fh, value)
+    return {path.name: path}
+
+
+@pytest.mark.parametrize(
+    "members, message",
+    [
+        ({"a.npy": np.ones(3)}, r"toy\.zip: a\.npy must be a 2-d \(n, n\) array, got shape \(3,\)"),
+        # a non-square adjacency raised AttributeError: 'bool' object has no attribute 'nnz'
+        ({"a.npy": np.ones((2, 3))}, r"adjacency in .*toy\.zip:a\.npy has shape \(2, 3\); expected a square"),
+        ({"a.npy": b"\x93NUMPY junk"}, r"toy\.zip: member 'a\.npy' is not a readable \.npy array"),
+        ({"x.npy": np.ones(2)}, r"features in .*toy\.zip:x\.npy must be a 2-d \(n_nodes, n_features\) array"),
+    ],
+)
+def test_malformed_npy_zip_members_are_named(tmp_path, members, message):
+    good = {"a.npy": np.array([[0.0, 1], [1, 0]]), "x.npy": np.eye(2), "y.npy": np.array([0, 1])}
+    paths = _npy_zip(tmp_path / "toy.zip", {**good, **members})
+    with pytest.raises(ValueError, match=message):
+        read_npy_zip(paths, None, adjacency="a.npy", features="x.npy", labels="y.npy")
+
+
+def test_npy_zip_reader_reads_a_small_archive_and_refuses_other_files(tmp_path):
+    members = {"a.npy": np.array([[0.0, 1], [1, 0]]), "x.npy": np.eye(2), "y.npy": np.array([[1], [0]])}
+    g = read_npy_zip(_npy_zip(tmp_path / "toy.zip", members), None, adjacency="a.npy", features="x.npy", labels="y.npy")
+    assert g.n_edges == 1 and g.labels.tolist() == [1, 0] and g.name == "toy"
+    (tmp_path / "bad.zip").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match=r"bad\.zip is not a readable zip archive"):
+        read_npy_zip({"bad.zip": tmp_path / "bad.zip"}, None, adjacency="a.npy", features="x.npy", labels="y.npy")
+
+
+def test_gnnbench_reader_refuses_malformed_archives(tmp_path):
+    sym = sp.csr_matrix(np.array([[0.0, 1], [1, 0]]))
+    path = tmp_path / "toy.npz"
+    # a column id beyond the shape passed scipy's constructor and was read out of bounds later
+    # (wrong "not symmetric" errors, or a crash of the interpreter)
+    np.savez(path, adj_data=np.ones(2), adj_indices=np.array([1, 5]), adj_indptr=np.array([0, 1, 2]), adj_shape=(2, 2))
+    with pytest.raises(ValueError, match=r"toy\.npz: the adj_\* arrays do not form a valid CSR matrix: indices must"):
+        read_gnnbench_npz({"toy.npz": path}, None)
+    np.savez(path, adj_data=np.ones(2), adj_indices=np.array([1, 0]), adj_indptr=np.array([0, 1, 2]), adj_shape=(2, 3))
+    with pytest.raises(ValueError, match=r"adj_shape in .*toy\.npz is \(2, 3\); expected a square matrix"):
+        read_gnnbench_npz({"toy.npz": path}, None)
+    multi = sp.csr_matrix(np.array([[1, 1], [0, 1]]))
+    _save_gnnbench(path, sym, labels_data=multi.data, labels_indices=multi.indices, labels_indptr=multi.indptr,
+                   labels_shape=multi.shape)
+    with pytest.raises(ValueError, match=r"toy\.npz holds multi-label rows"):
+        read_gnnbench_npz({"toy.npz": path}, None)
+    # labels 0.5 and 1.0 became classes 0 and 1
+    _save_gnnbench(path, sym, labels=np.array([0.5, 1.0]))
+    with pytest.raises(ValueError, match=r"labels in .*toy\.npz must hold integer class ids, got dtype float64"):
+        read_gnnbench_npz({"toy.npz": path}, None)
+    _save_gnnbench(path, sym, labels=np.array([1.0, 0.0]))
+    assert read_gnnbench_npz({"toy.npz": path}, None).labels.tolist() == [1, 0]
+    _save_gnnbench(path, sym)
+    assert read_gnnbench_npz({"toy.npz": path}, None).labels is None
+    with zipfile.ZipFile(path, "w") as z:  # a zip whose .npy member is cut short
+        z.writestr("adj_data.npy", _npy_bytes(np.arange(10.0))[:-40])
+    with pytest.raises(ValueError, match=r"toy\.npz is not a readable \.npz archive: EOF"):
+        read_gnnbench_npz({"toy.npz": path}, None)
+    with pytest.raises(ValueError, match=r"the 'gnnbench-npz' reader expects exactly one file"):
+        read_gnnbench_npz({}, None)
+
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()

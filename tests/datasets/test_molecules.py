@@ -231,3 +231,28 @@ def test_a_first_load_waits_for_the_lock_held_by_another_process(tmp_path):
         assert not (folder / "MUTAG" / "raw" / "SOURCE").exists()
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0 and int(out.split()[-1]) == get_card("mutag").stats["n_edges"]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"nodes": "0 1 5\n\n0 0 2\n\n1 0 x\n"}, r"ZINC_Nodes\.txt, line 5: expected 3 numbers, got '1 0 x'"),
+        # an empty file was "not a table of 2 numeric columns", after a numpy warning
+        ({"labels": "\n"}, r"ZINC_Labels\.txt holds no rows"),
+        # NaN / infinite targets passed into the PyG pickles
+        ({"labels": "0 0.5\n1 nan\n2 2.0\n"}, r"ZINC_Labels\.txt, line 2: expected 2 numbers, got '1 nan'"),
+        ({"labels": "0 0.5\n1 1.0\n2 -inf\n"}, r"ZINC_Labels\.txt, line 3: expected 2 numbers, got '2 -inf'"),
+        ({"labels": "0 1_000\n1 1.0\n2 2.0\n"}, r"ZINC_Labels\.txt is not a table of 2 numeric columns: could not"),
+        ({"nodes": GOOD["nodes"].replace("0 1 5", "0 1 5.5")}, r"ZINC_Nodes\.txt: node rows must be non-negative"),
+        ({"nodes": GOOD["nodes"] + "3 0 1\n"}, r"ZINC_Nodes\.txt names graph 3, beyond the 3 labelled graphs"),
+        ({"edges": GOOD["edges"].replace("0 0 1 2", "0 0 1 0")}, r"ZINC_Edges\.txt: bond types must lie in 1 \.\. 255"),
+        ({"edges": GOOD["edges"].replace("0 0 1 2", "0 0 1 256")}, r"ZINC_Edges\.txt: bond types must lie in"),
+    ],
+)
+def test_more_malformed_zinc_text_is_named(tmp_path, change, message):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's own "input contained no data" warning included
+        with pytest.raises(ValueError, match=message):
+            write_zinc_raw(_zinc_files(tmp_path, **{**GOOD, **change}), tmp_path / "raw")

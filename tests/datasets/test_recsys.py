@@ -201,3 +201,167 @@ def test_recbole_inter_reader(tmp_path):
     path.write_text("user_id:token\titem_id:token\n")
     with pytest.raises(ValueError, match=r"toy\.inter, line 1: no column 'timestamp'"):
         read_recbole_inter({"toy.inter": path}, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Interactions built directly
+# ---------------------------------------------------------------------------------------------
+
+
+def _ui(dense) -> "sp.csr_matrix":
+    import scipy.sparse as sp
+
+    return sp.csr_matrix(np.asarray(dense, dtype=np.float64))
+
+
+def test_interactions_summary_and_checked_splits():
+    ui = _ui([[1, 0, 1], [0, 1, 0]])
+    data = Interactions(ui, splits={"train": _ui([[1, 0, 0], [0, 1, 0]])}, user_ids=["a", "b"], name="toy")
+    assert data.density == 0.5 and data.user_items.dtype == np.float32
+    assert repr(data) == "Interactions(name='toy', n_users=2, n_items=3, n_interactions=3, splits={'train': 2})"
+    with pytest.raises(ValueError, match=r"splits\['test'\] has shape \(3, 3\), expected \(2, 3\)"):
+        Interactions(ui, splits={"test": _ui(np.eye(3))})
+    with pytest.raises(ValueError, match=r"item_ids has length 2, expected 3"):
+        Interactions(ui, item_ids=[1, 2])
+
+
+@pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (lambda sp: np.eye(2), TypeError, "user_items must be a scipy sparse users x items matrix, got ndarray"),
+        (lambda sp: sp.csr_matrix((0, 3)), ValueError, r"user_items is empty \(shape \(0, 3\)\)"),
+        (lambda sp: sp.csr_matrix(np.array([[np.nan, 1.0]])), ValueError, "user_items contains NaN or infinite"),
+        (lambda sp: sp.csr_matrix(np.array([[-1.0, 1.0]])), ValueError, r"user_items has negative values \(min -1\)"),
+        (
+            lambda sp: sp.csr_matrix((np.array([0.0, 1.0]), np.array([0, 1]), np.array([0, 2])), shape=(1, 2)),
+            ValueError, r"user_items stores 1 explicit zero\(s\), which are not interactions",
+        ),
+        # the imaginary part used to be dropped with only a numpy warning
+        (lambda sp: sp.csr_matrix(np.array([[1j, 1.0]])), TypeError, "user_items must hold real numbers, got complex"),
+        # a CSR matrix that stores a column twice in one row
+        (
+            lambda sp: sp.csr_matrix((np.ones(3), np.array([0, 0, 1]), np.array([0, 2, 3])), shape=(2, 2)),
+            ValueError, r"user_items has duplicate \(user, item\) entries",
+        ),
+        # the same pair twice in COO format was summed into one interaction of weight 2, silently
+        (
+            lambda sp: sp.coo_matrix((np.ones(3), (np.array([0, 0, 1]), np.array([1, 1, 0]))), shape=(2, 2)),
+            ValueError, r"user_items has duplicate \(user, item\) entries",
+        ),
+    ],
+)
+def test_interactions_refuse_bad_user_items(make, error, message):
+    import scipy.sparse as sp
+
+    with pytest.raises(error, match=message):
+        Interactions(make(sp))
+
+
+def test_interactions_order_must_match_and_be_finite():
+    ui = _ui([[1, 0, 1], [0, 1, 0]])
+    assert Interactions(ui, order=_ui([[5, 0, 7], [0, 1, 0]])).order[0, 2] == 7
+    with pytest.raises(ValueError, match="order must have exactly the sparsity pattern of user_items"):
+        Interactions(ui, order=_ui([[5, 1, 7], [0, 1, 0]]))
+    # NaN / infinite timestamps were accepted
+    with pytest.raises(ValueError, match="order contains NaN or infinite values"):
+        Interactions(ui, order=_ui([[5, 0, np.inf], [0, 1, 0]]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers on small files
+# ---------------------------------------------------------------------------------------------
+
+
+def test_lightgcn_reader_skips_blank_lines_and_names_bad_files(tmp_path):
+    data = read_lightgcn(_lightgcn(tmp_path, "\n0 0 1\n\n1 2\n", "0 3\n"), None)
+    assert data.splits["train"].nnz == 3 and data.splits["test"].nnz == 1
+    paths = _lightgcn(tmp_path, "0 0\n", "1 2\n")
+    with pytest.raises(ValueError, match=r"the 'lightgcn' reader needs the file test\.txt; got \['item_list"):
+        read_lightgcn({k: v for k, v in paths.items() if k != "test.txt"}, None)
+    with pytest.raises(ValueError, match=r"train\.txt, line 1: negative id -1"):
+        read_lightgcn(_lightgcn(tmp_path, "0 -1\n", "1 2\n"), None)
+    # an id beyond int64 raised a bare OverflowError naming neither file nor line
+    with pytest.raises(ValueError, match=r"train\.txt, line 1: expected whitespace-separated integer ids"):
+        read_lightgcn(_lightgcn(tmp_path, "0 99999999999999999999\n", "1 2\n"), None)
+    with pytest.raises(ValueError, match=r"train\.txt: user id 2 is unknown \(the user list has 2 users\)"):
+        read_lightgcn(_lightgcn(tmp_path, "2 0\n", "1 2\n"), None)
+
+
+@pytest.mark.parametrize(
+    "users, message",
+    [
+        ("org_id remap_id\nu0 0\nu1\n", r"user_list\.txt, line 3: expected 'org_id remap_id', got 'u1'"),
+        ("org_id remap_id\nu0 0\nu1 2\n", r"user_list\.txt: remap ids must be 0 \.\. 1, each exactly once"),
+        # '²' passed str.isdigit and then failed in int() with a message naming no file
+        ("org_id remap_id\nu0 0\nu1 ²\n", r"user_list\.txt, line 3: expected 'org_id remap_id', got 'u1 ²'"),
+    ],
+)
+def test_lightgcn_id_lists_are_checked(tmp_path, users, message):
+    paths = _lightgcn(tmp_path, "0 0\n", "1 2\n")
+    paths["user_list.txt"].write_text(users, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        read_lightgcn(paths, None)
+
+
+def test_lightgcn_id_lists_skip_blank_lines_and_keep_zero_padded_ids(tmp_path):
+    paths = _lightgcn(tmp_path, "0 0\n", "1 1\n", items=2)
+    paths["user_list.txt"].write_text("org_id remap_id\nu0 0\n\nu1 1\n")
+    paths["item_list.txt"].write_text("org_id remap_id\n007 0\n7 1\n")
+    data = read_lightgcn(paths, None)
+    assert list(data.user_ids) == ["u0", "u1"]
+    # both items used to become the int id 7
+    assert list(data.item_ids) == ["007", "7"]
+
+
+def test_recbole_tokens_are_ints_only_when_written_as_ints(tmp_path):
+    path = tmp_path / "toy.inter"
+    header = "user_id:token\titem_id:token\n"
+    path.write_text(header + "10\t-3\n9\t5\n")
+    data = read_recbole_inter({"toy.inter": path}, None, time_field=None)
+    assert data.user_ids.tolist() == [9, 10] and data.item_ids.tolist() == [-3, 5] and data.order is None
+    # '7' and '07' are two users; they were merged into user 7 (one user with two items)
+    path.write_text(header + "7\t1\n07\t2\n")
+    data = read_recbole_inter({"toy.inter": path}, None, time_field=None)
+    assert data.user_ids.tolist() == ["07", "7"] and data.n_users == 2
+    np.testing.assert_array_equal(data.user_items.toarray(), [[0, 1], [1, 0]])
+    # '--5' failed inside numpy's int conversion
+    path.write_text(header + "--5\t1\n-0\t1\n")
+    assert read_recbole_inter({"toy.inter": path}, None, time_field=None).user_ids.tolist() == ["--5", "-0"]
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("", r"toy\.inter holds no interactions"),
+        ("\n\n", r"toy\.inter holds no interactions"),
+        # NaN and infinite timestamps were stored in order
+        ("a\t1\t5\tnan\n", r"toy\.inter, line 2: timestamp must be a finite number, got 'nan'"),
+        ("a\t1\t5\t1\nb\t1\t5\t-inf\n", r"toy\.inter, line 3: timestamp must be a finite number, got '-inf'"),
+    ],
+)
+def test_recbole_inter_reader_refuses(tmp_path, body, message):
+    path = tmp_path / "toy.inter"
+    path.write_text("user_id:token\titem_id:token\trating:float\ttimestamp:float\n" + body)
+    with pytest.raises(ValueError, match=message):
+        read_recbole_inter({"toy.inter": path}, None)
+
+
+def test_recbole_inter_reader_skips_blank_lines_and_checks_the_header(tmp_path):
+    path = tmp_path / "toy.inter"
+    path.write_text("user_id:token\titem_id:token\trating:float\ttimestamp:float\na\t1\t5\t10\n\nb\t2\t4\t20\n")
+    data = read_recbole_inter({"toy.inter": path}, None)
+    assert data.n_interactions == 2 and data.order.toarray().tolist() == [[10, 0], [0, 20]]
+    path.write_text("user_id:token\titem_id\n")
+    with pytest.raises(ValueError, match=r"toy\.inter, line 1: header column 'item_id' is not 'name:type'"):
+        read_recbole_inter({"toy.inter": path}, None)
+    with pytest.raises(ValueError, match=r"the 'recbole-inter' reader expects exactly one file, got \['a', 'b'\]"):
+        read_recbole_inter({"a": path, "b": path}, None)
+
+
+def test_user_sequence_reader_refuses(tmp_path):
+    path = tmp_path / "seq.txt"
+    path.write_text("1\n2\n")
+    with pytest.raises(ValueError, match=r"seq\.txt holds no interactions"):
+        read_user_sequences({"seq.txt": path}, None, id_base=1)
+    with pytest.raises(ValueError, match="id_base must be 0 or 1, got 2"):
+        read_user_sequences({"seq.txt": path}, None, id_base=2)

@@ -244,3 +244,114 @@ def test_conti_reader_checks_grid_consistency(tmp_path):
     bad = {**good, "DISCT_2_CONTI_dicts": [{0: 0.0, 1: 1.0}, {0: 0.0, 1: 0.7}]}
     with pytest.raises(ValueError, match=r"toy\.npy: the \*_ind_DISCT and \*_ind_CONTI entries of mode 1 disagree"):
         read_funbat_conti(_save(tmp_path, bad), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# ContinuousTensor built directly
+# ---------------------------------------------------------------------------------------------
+
+
+def test_continuous_tensor_checks_its_parts():
+    coords, values = np.array([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]]), np.array([1.0, 2.0, 3.0])
+    t = ContinuousTensor(coords, values, folds=[([0, 1], np.array([2.0]))], mode_names=["time", "space"], name="toy")
+    assert repr(t) == "ContinuousTensor(name='toy', n_obs=3, n_modes=2, folds=1)"
+    assert t.folds[0][1].dtype == np.int64 and t.folds[0][1].tolist() == [2]
+    with pytest.raises(ValueError, match="values has 2 entries but coords has 3 rows"):
+        ContinuousTensor(coords, values[:2])
+    with pytest.raises(ValueError, match=r"folds\[0\] test holds indices outside \[0, 3\)"):
+        ContinuousTensor(coords, values, folds=[([0, 1], [3])])
+    with pytest.raises(TypeError, match=r"folds\[0\] train must hold integers, got dtype bool"):
+        ContinuousTensor(coords, values, folds=[(np.array([True, False, True]), [1])])
+    with pytest.raises(ValueError, match="mode_names has 1 names for 2 modes"):
+        ContinuousTensor(coords, values, mode_names=["time"])
+
+
+@pytest.mark.parametrize("fold", [([0, 1],), ([0], [1], [2]), 5])
+def test_continuous_tensor_folds_must_be_pairs(fold):
+    # was "not enough values to unpack (expected 2, got 1)" or "cannot unpack non-iterable int object"
+    with pytest.raises(ValueError, match=r"folds\[1\] must be a \(train_idx, test_idx\) pair, got"):
+        ContinuousTensor(np.zeros((3, 2)), np.zeros(3), folds=[([0], [1]), fold])
+
+
+# ---------------------------------------------------------------------------------------------
+# FunBaT readers: more malformed files
+# ---------------------------------------------------------------------------------------------
+
+
+def test_npy_header_versions(tmp_path):
+    obj = {"ndims": [4, 3], "data": [_FOLD_A]}
+    wrapped = np.empty((), dtype=object)
+    wrapped[()] = obj
+    for version, ok in (((1, 0), True), ((2, 0), True), ((3, 0), False)):
+        path = tmp_path / f"v{version[0]}.npy"
+        with open(path, "wb") as fh:
+            np.lib.format.write_array(fh, wrapped, version=version, allow_pickle=True)
+        if ok:
+            assert read_funbat_disct({path.name: path}, None).n_obs == 2
+        else:
+            with pytest.raises(ValueError, match=r"v3\.npy is not a readable FunBaT \.npy file: unsupported"):
+                read_funbat_disct({path.name: path}, None)
+
+
+@pytest.mark.parametrize(
+    "obj, message",
+    [
+        (
+            {"ndims": [4, 3], "data": [_disct_fold([[0, 0]], [np.nan], [[1, 1]], [2])]},
+            "fold 0 train values are not all finite",
+        ),
+        ({"ndims": [4, 0], "data": [_FOLD_A]}, r"ndims must list a positive number of bins per mode, got \[4, 0\]"),
+        ({"ndims": [], "data": [_FOLD_A]}, r"ndims must list a positive number of bins per mode, got \[\]"),
+        # 4.7 bins were truncated to 4; a string failed inside numpy without naming the file
+        ({"ndims": [4.7, 3], "data": [_FOLD_A]}, r"ndims must list a positive number of bins .* got \[4\.7, 3\.0\]"),
+        ({"ndims": ["a", 3], "data": [_FOLD_A]}, r"ndims must list a positive number of bins .* got \['a', '3'\]"),
+        ({"ndims": [4, 3], "data": []}, "data must be a non-empty list of folds"),
+        ({"ndims": [4, 3], "data": _FOLD_A}, "data must be a non-empty list of folds"),
+        # an object array of values failed in np.isfinite with a TypeError naming no file
+        ({"ndims": [4, 3], "data": [{**_FOLD_A, "tr_y": np.array(["a"], dtype=object)}]},
+         "fold 0 tr_y must hold numbers, got dtype object"),
+    ],
+)
+def test_more_malformed_disct_files_are_named(tmp_path, obj, message):
+    with pytest.raises(ValueError, match=f"toy.npy: {message}"):
+        read_funbat_disct(_save(tmp_path, obj), None)
+
+
+def test_disct_reader_checks_files_and_mode_names(tmp_path):
+    paths = _save(tmp_path, {"ndims": [4, 3], "data": [_FOLD_A]})
+    with pytest.raises(ValueError, match="mode_names has 1 names for 2 modes"):
+        read_funbat_disct(paths, None, mode_names=["a"])
+    with pytest.raises(ValueError, match=r"'funbat-disct' reader expects exactly one file, got \['b\.npy', 't"):
+        read_funbat_disct({**paths, "b.npy": paths["toy.npy"]}, None)
+
+
+_CONTI_FOLD = {
+    "tr_ind_CONTI": np.array([[0.0, 0.5]]), "tr_ind_DISCT": np.array([[0, 1]]), "tr_y": np.array([1.0]),
+    "te_ind_CONTI": np.array([[1.0, 0.0]]), "te_ind_DISCT": np.array([[1, 0]]), "te_y": np.array([2.0]),
+}
+_CONTI = {"ndims": [2, 2], "data": [_CONTI_FOLD], "DISCT_2_CONTI_dicts": [{0: 0.0, 1: 1.0}, {0: 0.0, 1: 0.5}]}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"data": [_CONTI_FOLD, _CONTI_FOLD]}, "data must be a list holding one fold"),
+        ({"DISCT_2_CONTI_dicts": [{0: 0.0, 1: 1.0}]}, r"DISCT_2_CONTI_dicts must hold one dict per mode \(2\)"),
+        ({"DISCT_2_CONTI_dicts": [{0: 0.0}, {0: 0.0, 1: 0.5}]}, r"DISCT_2_CONTI_dicts\[0\] must map every position"),
+        # position 0.9 was truncated to 0 and passed, since coordinate 0.0 is position 0's
+        (
+            {"data": [{**_CONTI_FOLD, "te_ind_DISCT": np.array([[0.9, 0.0]])}]},
+            r"the \*_ind_DISCT entries must be whole grid positions",
+        ),
+    ],
+)
+def test_malformed_conti_files_are_named(tmp_path, change, message):
+    with pytest.raises(ValueError, match=f"toy.npy: {message}"):
+        read_funbat_conti(_save(tmp_path, {**_CONTI, **change}), None)
+
+
+def test_conti_reader_keeps_the_true_factors(tmp_path):
+    fold = {**_CONTI_FOLD, "U1_traj_true": np.ones((2, 3)), "U2_traj_true": np.zeros((2, 3))}
+    t = read_funbat_conti(_save(tmp_path, {**_CONTI, "data": [fold]}), None, mode_names=["x", "y"])
+    assert [f.shape for f in t.meta["true_factors"]] == [(2, 3), (2, 3)] and t.mode_names == ["x", "y"]
+    np.testing.assert_array_equal(t.meta["bins"], [[0, 1], [1, 0]])

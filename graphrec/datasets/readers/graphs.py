@@ -49,7 +49,19 @@ def _as_features(x, source: str) -> sp.csr_matrix | np.ndarray:
     return x.astype(np.float64)
 
 
+def _integer_labels(y, source: str) -> np.ndarray:
+    """``y`` flattened to int64; class ids stored as floats must be whole numbers (no silent truncation)."""
+    y = np.asarray(y).ravel()
+    if y.dtype.kind not in "biuf" or (y.dtype.kind == "f" and not np.all(y == np.round(y))):
+        raise ValueError(f"{source} must hold integer class ids, got dtype {y.dtype}")
+    return y.astype(np.int64)
+
+
 def _check_symmetric(a: sp.csr_matrix, source: str) -> sp.csr_matrix:
+    if a.shape[0] != a.shape[1]:
+        raise ValueError(f"adjacency in {source} has shape {a.shape}; expected a square (n, n) matrix")
+    if not np.all(np.isfinite(a.data)):  # NaN != NaN would otherwise read as "not symmetric"
+        raise ValueError(f"adjacency in {source} holds NaN or infinite weights")
     if (a != a.T).nnz:
         raise ValueError(f"adjacency in {source} is not symmetric; expected an undirected graph as stored")
     return a
@@ -77,7 +89,7 @@ def _read_test_index(path: Path) -> np.ndarray:
             token = line.strip()
             if not token:
                 continue
-            if not token.isdigit():
+            if not token.isdecimal():
                 raise ValueError(f"{path}, line {lineno}: expected one non-negative node id, got {token!r}")
             ids.append(int(token))
     idx = np.asarray(ids, dtype=np.int64)
@@ -148,6 +160,10 @@ def read_planetoid(paths: dict[str, Path], card: DatasetCard | None, *, name: st
             raise ValueError(f"{file('allx')} has {head.shape[0]} rows, {file('ally')} has {n_known}")
     else:
         head = sp.csr_matrix(_unpickle(file("x")), dtype=np.float64)
+        if head.shape[0] > n_known:  # its rows beyond ally would be added onto other nodes' rows
+            raise ValueError(
+                f"{file('x')} has {head.shape[0]} rows, more than the {n_known} nodes {file('ally')} covers"
+            )
         logger.warning(
             "%s: ind.%s.allx is absent; features are known for the %d training rows of x and the %d test rows only",
             name, name, head.shape[0], tx.shape[0],
@@ -157,7 +173,13 @@ def read_planetoid(paths: dict[str, Path], card: DatasetCard | None, *, name: st
             f"the feature files of {name!r} disagree on the number of columns ({head.shape[1]} vs {tx.shape[1]})"
         )
 
-    n = max(max(graph) + 1, int(test_index.max()) + 1, n_known)
+    try:
+        keys = np.fromiter(graph, dtype=np.int64, count=len(graph))
+        rows = np.fromiter((u for u, nbrs in graph.items() for _ in nbrs), dtype=np.int64)
+        cols = np.fromiter((v for nbrs in graph.values() for v in nbrs), dtype=np.int64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{file('graph')} must map node ids to lists of node ids: {exc}") from exc
+    n = max(int(keys.max(initial=-1)) + 1, int(test_index.max()) + 1, n_known)
     feature_rows = np.concatenate([np.arange(head.shape[0]), test_index])
     features = _place_rows(sp.vstack([head, tx]).tocsr(), feature_rows, n)
     missing = np.setdiff1d(np.arange(n), feature_rows)
@@ -165,8 +187,6 @@ def read_planetoid(paths: dict[str, Path], card: DatasetCard | None, *, name: st
     labels[:n_known] = ally_labels
     labels[test_index] = ty_labels
 
-    rows = np.fromiter((u for u, nbrs in graph.items() for _ in nbrs), dtype=np.int64)
-    cols = np.fromiter((v for nbrs in graph.values() for v in nbrs), dtype=np.int64)
     if rows.size and (min(rows.min(), cols.min()) < 0 or max(rows.max(), cols.max()) >= n):
         raise ValueError(f"{file('graph')} holds node ids outside [0, {n})")
     a = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n))
@@ -194,20 +214,21 @@ def read_s2cag_mat(paths: dict[str, Path], card: DatasetCard | None, *, label_ba
         The smallest class id used by ``gnd`` in this file (ACM: 0; Citeseer, Wiki: 1).
     """
     from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
 
     path = _only_file(paths, "s2cag-mat")
     if label_base not in (0, 1):
         raise ValueError(f"label_base must be 0 or 1, got {label_base!r}")
     try:
         mat = loadmat(path)
-    except (ValueError, TypeError, OSError, NotImplementedError) as exc:
+    except (ValueError, TypeError, OSError, NotImplementedError, MatReadError) as exc:
         raise ValueError(f"{path} is not a readable MATLAB file: {exc}") from exc
     missing = [k for k in ("W", "fea", "gnd") if k not in mat]
     if missing:
         found = sorted(k for k in mat if not k.startswith("__"))
         raise ValueError(f"{path} lacks the key(s) {missing}; found {found}, expected W, fea and gnd")
     a = _check_symmetric(sp.csr_matrix(mat["W"], dtype=np.float64), str(path))
-    gnd = np.asarray(mat["gnd"]).astype(np.int64).ravel()
+    gnd = _integer_labels(mat["gnd"], f"gnd in {path}")
     if gnd.size and gnd.min() < label_base:
         raise ValueError(f"gnd in {path} holds class {gnd.min()} below label_base={label_base}")
     features = _as_features(mat["fea"], str(path))
@@ -225,14 +246,16 @@ def _npz_csr(data, prefix: str, path: Path) -> sp.csr_matrix:
     if missing:
         raise ValueError(f"{path} lacks {missing}; a CSR block needs {keys}")
     try:
-        return sp.csr_matrix((data[keys[0]], data[keys[1]], data[keys[2]]), shape=tuple(data[keys[3]]))
+        m = sp.csr_matrix((data[keys[0]], data[keys[1]], data[keys[2]]), shape=tuple(data[keys[3]]))
+        m.check_format(full_check=True)  # column ids in range: scipy's kernels do not check them
+        return m
     except ValueError as exc:
         raise ValueError(f"{path}: the {prefix}_* arrays do not form a valid CSR matrix: {exc}") from exc
 
 
 def _npz_labels(data, path: Path) -> np.ndarray | None:
     if "labels" in data:
-        return np.asarray(data["labels"]).astype(np.int64).ravel()
+        return _integer_labels(data["labels"], f"labels in {path}")
     if "labels_data" in data:
         onehot = _npz_csr(data, "labels", path)
         if (np.diff(onehot.indptr) > 1).any():

@@ -14,6 +14,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -75,24 +76,30 @@ def _reset(folder: Path, processed: Path) -> None:
 def _read_table(path: Path, n_cols: int) -> np.ndarray:
     """A whitespace-separated numeric table with exactly ``n_cols`` columns, as float64 (n, n_cols)."""
     try:
-        table = np.loadtxt(path, dtype=np.float64, ndmin=2)
-    except ValueError:
-        table = None
-    if table is None or table.shape[1] != n_cols:
+        with warnings.catch_warnings():  # an empty file is reported below, by name
+            warnings.filterwarnings("ignore", message="loadtxt: input contained no data", category=UserWarning)
+            table = np.loadtxt(path, dtype=np.float64, ndmin=2)
+        problem = ""
+    except ValueError as exc:  # e.g. "1_000", which Python's float() reads but numpy does not
+        table, problem = None, f": {exc}"
+    # loadtxt reads "nan" and "inf" as numbers: such rows are reported like unparsable ones
+    if table is None or table.shape[1] != n_cols or table.shape[0] == 0 or not np.all(np.isfinite(table)):
+        rows = 0
         with open(path, encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, 1):
                 tokens = line.split()
                 if not tokens:
                     continue
+                rows += 1
                 try:
                     ok = len(tokens) == n_cols and all(np.isfinite(float(t)) for t in tokens)
                 except ValueError:
                     ok = False
                 if not ok:
                     raise ValueError(f"{path}, line {lineno}: expected {n_cols} numbers, got {line.strip()[:80]!r}")
-        raise ValueError(f"{path} is not a table of {n_cols} numeric columns")
-    if table.shape[0] == 0:
-        raise ValueError(f"{path} holds no rows")
+        if rows == 0:
+            raise ValueError(f"{path} holds no rows")
+        raise ValueError(f"{path} is not a table of {n_cols} numeric columns{problem}")
     return table
 
 

@@ -41,7 +41,7 @@ def _int_lines(path: Path) -> Iterator[tuple[int, np.ndarray]]:
                 continue
             try:
                 values = np.array(tokens, dtype=np.int64)
-            except ValueError:
+            except (ValueError, OverflowError):
                 raise ValueError(
                     f"{path}, line {lineno}: expected whitespace-separated integer ids, got {line.strip()[:80]!r}"
                 ) from None
@@ -95,7 +95,7 @@ def _read_remap(path: Path) -> np.ndarray:
             tokens = line.split()
             if not tokens:
                 continue
-            if len(tokens) != 2 or not tokens[1].isdigit():
+            if len(tokens) != 2 or not tokens[1].isdecimal():
                 raise ValueError(f"{path}, line {lineno}: expected 'org_id remap_id', got {line.strip()[:80]!r}")
             org.append(tokens[0])
             remap.append(int(tokens[1]))
@@ -107,9 +107,19 @@ def _read_remap(path: Path) -> np.ndarray:
     return _numeric_if_possible(ids)
 
 
+def _is_int_token(token: str) -> bool:
+    """Whether ``token`` is an integer written as ``str(int(token))`` writes it (no sign or zero padding).
+
+    Only such tokens may become int64 ids: ``"7"`` and ``"07"`` are two ids, ``"-0"`` is not ``"0"``.
+    """
+    digits = token[1:] if token.startswith("-") else token
+    return (digits.isascii() and digits.isdigit() and (digits == "0" or digits[0] != "0")
+            and token != "-0" and len(digits) <= 18)
+
+
 def _numeric_if_possible(tokens: np.ndarray) -> np.ndarray:
-    """int64 when every token is a decimal integer, else a str array."""
-    if all(t.lstrip("-").isdigit() for t in tokens):
+    """int64 when every token is a canonically written decimal integer (see ``_is_int_token``), else str."""
+    if all(_is_int_token(t) for t in tokens):
         return tokens.astype(np.int64)
     return tokens.astype(str)
 
@@ -245,6 +255,10 @@ def read_recbole_inter(
                     raise ValueError(
                         f"{path}, line {lineno}: {time_field} must be a number, got {tokens[cols['time']]!r}"
                     ) from None
+                if not np.isfinite(times[-1]):  # NaN / inf would make every split by time meaningless
+                    raise ValueError(
+                        f"{path}, line {lineno}: {time_field} must be a finite number, got {tokens[cols['time']]!r}"
+                    )
     if not users:
         raise ValueError(f"{path} holds no interactions")
     user_ids, rows = _vocabulary(np.asarray(users, dtype=object))

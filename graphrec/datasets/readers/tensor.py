@@ -81,6 +81,9 @@ def _entry(d: dict, key: str, path: Path, where: str):
 def _fold_arrays(fold: dict, keys: tuple[str, str, str, str], k: int, n_modes: int, path: Path):
     """``(train index, train y, test index, test y)`` of one fold, shape-checked."""
     arrays = [np.asarray(_entry(fold, key, path, f"fold {k}")) for key in keys]
+    for key, arr in zip(keys, arrays):
+        if arr.dtype.kind not in "biuf":  # e.g. an object array, which np.isfinite cannot check
+            raise ValueError(f"{path}: fold {k} {key} must hold numbers, got dtype {arr.dtype}")
     for ind, y, part in ((arrays[0], arrays[1], "train"), (arrays[2], arrays[3], "test")):
         if ind.ndim != 2 or ind.shape[1] != n_modes or y.shape != (ind.shape[0],) or ind.shape[0] == 0:
             raise ValueError(
@@ -93,10 +96,11 @@ def _fold_arrays(fold: dict, keys: tuple[str, str, str, str], k: int, n_modes: i
 
 
 def _grid(d: dict, path: Path) -> np.ndarray:
-    grid = np.asarray(_entry(d, "ndims", path, "the file"), dtype=np.int64).ravel()
-    if grid.size < 1 or grid.min() < 1:
-        raise ValueError(f"{path}: ndims must list a positive number of bins per mode, got {grid.tolist()}")
-    return grid
+    raw = np.asarray(_entry(d, "ndims", path, "the file")).ravel()
+    # whole numbers only: 4.7 bins used to become 4, and a string failed inside numpy
+    if raw.size < 1 or raw.dtype.kind not in "iuf" or not np.all(raw == np.round(raw)) or raw.min() < 1:
+        raise ValueError(f"{path}: ndims must list a positive number of bins per mode, got {raw.tolist()}")
+    return raw.astype(np.int64)
 
 
 def _mode_names(names: Sequence[str] | None, n_modes: int) -> list[str] | None:
@@ -216,7 +220,10 @@ def read_funbat_conti(
     tr_x, tr_y, te_x, te_y = _fold_arrays(fold, ("tr_ind_CONTI", "tr_y", "te_ind_CONTI", "te_y"), 0, n_modes, path)
     tr_b, _, te_b, _ = _fold_arrays(fold, ("tr_ind_DISCT", "tr_y", "te_ind_DISCT", "te_y"), 0, n_modes, path)
     coords = np.vstack([tr_x, te_x]).astype(np.float64)
-    bins = np.vstack([tr_b, te_b]).astype(np.int64)
+    bins = np.vstack([tr_b, te_b])
+    if not np.all(bins == np.round(bins)):
+        raise ValueError(f"{path}: the *_ind_DISCT entries must be whole grid positions")
+    bins = bins.astype(np.int64)
     meta = {"grid": grid, "bins": bins, "grid_coords": _grid_coords(d, grid, bins, coords, path)}
     true = [fold.get(f"U{k + 1}_traj_true") for k in range(n_modes)]
     if all(t is not None for t in true):
