@@ -50,6 +50,11 @@ def _bench(args: argparse.Namespace) -> int:
     for path, option in ((args.json, "--json"), (args.plot, "--plot")):
         if path:
             _check_output(path, option)
+    if args.plot:  # like an unwritable path: found before the run, not after it
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise ImportError("--plot needs matplotlib: pip install 'graphrec[plot]'") from None
     seeds = list(range(args.seeds))
     result = run_bench(task, args.method, args.dataset, seeds, device=args.device)
     print(f"graphrec bench {task.name}: {len(seeds)} seed(s) on {args.device}")

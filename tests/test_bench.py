@@ -150,3 +150,86 @@ def test_tensor_task_on_the_synthetic_set_continuous_beats_binned(data_root):
     result = run_bench("tensor", methods=["funbat-cp", "cp-als", "tucker-als"], datasets=["synthetic"], seeds=[0])
     rmse = {row["method"]: row["rmse"]["mean"] for row in result.summary()}
     assert rmse["funbat-cp"] < 0.01 and rmse["funbat-cp"] < min(rmse["cp-als"], rmse["tucker-als"]) / 2, rmse
+
+
+# ---------------------------------------------------------------- methods and datasets the tests above do not run
+def test_cluster_kmeans_peer_is_sklearn_kmeans_on_the_normalised_attributes():
+    from sklearn.cluster import KMeans
+    from sklearn.preprocessing import normalize
+
+    from graphrec.datasets.builtin import load_digits_graph
+    from graphrec.metrics import clustering_report
+
+    result = run_bench("cluster", methods=["kmeans"], datasets=["digits"], seeds=[4])
+    graph = load_digits_graph()
+    labels = KMeans(graph.n_classes, n_init=10, random_state=4).fit_predict(normalize(graph.features))
+    assert result.records[0].metrics == pytest.approx(clustering_report(graph.labels, labels))
+    assert graph.n_nodes == 1797 and graph.n_classes == 10
+
+
+@pytest.mark.parametrize("method", ["spectral", "sklearn-spectral"])
+def test_cluster_spectral_methods_recover_the_karate_club_split(method):
+    # the two factions of Zachary's club; graph spectral clustering misplaces at most a few members
+    (row,) = run_bench("cluster", methods=[method], datasets=["karate"], seeds=[0]).summary()
+    assert row["acc"]["mean"] >= 30 / 34 and row["nmi"]["mean"] > 0.5
+
+
+def test_cluster_spectral_embedding_matches_its_run():
+    from graphrec.metrics import clustering_report
+
+    task = get_task("cluster")
+    graph = task.datasets["karate"][0]()
+    embedding, labels = task.embedders["spectral"](graph, 0, "cpu")
+    assert embedding.shape[0] == labels.shape[0] == graph.n_nodes
+    assert clustering_report(graph.labels, labels) == pytest.approx(task.methods["spectral"][0](graph, 0, "cpu"))
+
+
+def test_real_data_loaders_return_the_named_set(data_root):
+    # the runners look their settings up by data.name (kg presets, FunBaT configs, DirectAU's gamma)
+    from graphrec.bench.tasks.tensor import _CONFIGS
+
+    for task_name, name in (("cluster", "cora"), ("kg", "nations"), ("recsys", "ml-100k")):
+        assert get_task(task_name).datasets[name][0]().name == name
+    tensor = get_task("tensor")
+    for name in sorted(set(tensor.datasets) - {"synthetic"}):
+        assert tensor.datasets[name][0]().name == name
+        assert ("tucker", name) in _CONFIGS and ("cp", name) in _CONFIGS   # funbat-authors / funbat-cp settings
+
+
+@pytest.mark.parametrize("method", ["deep-sc", "mlc", "concat-svd", "molrg-diffusion"])
+def test_subspace_methods_separate_the_generated_union_of_subspaces(method):
+    # 10 random 4-dim subspaces of R^30, noise 0.01: every method should find them (chance ACC ~0.1)
+    (row,) = run_bench("subspace", methods=[method], seeds=[0]).summary()
+    assert row["acc"]["mean"] >= 0.95 and row["nmi"]["mean"] >= 0.95
+
+
+def test_subspace_digits_loader():
+    X, labels = get_task("subspace").datasets["digits"][0]()
+    assert X.shape == (1797, 64) and sorted(set(labels.tolist())) == list(range(10))
+
+
+def test_ctr_report_computes_each_metric():
+    from sklearn.metrics import log_loss as sk_log_loss
+    from sklearn.metrics import roc_auc_score
+
+    from graphrec.bench.tasks.ctr import report
+    from graphrec.ctr import CTRClassifier
+    from graphrec.datasets.generators import make_ctr
+
+    table = make_ctr(n_rows=2000, random_state=0)
+    est = CTRClassifier("fm", embed_dim=4, max_epochs=3, random_state=0).fit(*table.split("train"),
+                                                                            eval_set=table.split("valid"))
+    got = report(est, table, seconds=2.0)
+    X, y = table.split("test")
+    p = est.predict_proba(X)[:, 1]
+    n_features = est.schema_.n_features_
+    assert got["auc"] == pytest.approx(roc_auc_score(y, p)) and got["logloss"] == pytest.approx(sk_log_loss(y, p))
+    assert got["feature_ratio"] == 1.0 and got["emb_params"] == n_features * 4
+    assert got["params"] == n_features * (4 + 1) + 1   # FM: embeddings, first-order weights, bias
+    assert got["rows_per_s"] == pytest.approx(len(est.history_) * len(table.splits["train"]) / 2.0)
+
+
+def test_ctr_task_end_to_end_on_the_generated_default():
+    (row,) = run_bench("ctr", methods=["fm"], seeds=[0]).summary()
+    assert row["dataset"] == "synthetic" and row["auc"]["mean"] > 0.65 and row["rows_per_s"]["mean"] > 0
+    assert row["emb_params"]["mean"] == row["params"]["mean"] * 16 // 17   # FM, embed_dim 16: n_f*16 of n_f*17+1

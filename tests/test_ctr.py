@@ -279,3 +279,183 @@ def test_bench_estimator_for_merges_settings():
     assert type(dnis) is DNIS and dnis.target_params == 0.5 and dnis.hidden == (64, 64)
     with pytest.raises(ValueError, match="unknown ctr method"):
         estimator_for("autofis-fm", "frappe", 0, "cpu")
+
+
+# ---------------------------------------------------------------- rarely taken paths
+def _tiny(n_rows=400, seed=0):
+    table = make_ctr(n_rows=n_rows, n_informative_fields=2, n_irrelevant_fields=1, cardinality=5, n_numeric=1,
+                     n_irrelevant_numeric=0, random_state=seed)
+    return table.frame, table.label   # columns C1, C2, C3 (int64) and I1 (float64)
+
+
+TINY = dict(embed_dim=4, hidden=(8,), batch_size=128, max_epochs=1, random_state=0)
+
+
+def test_fit_on_no_rows_or_too_few_to_hold_out_a_validation_split_names_the_problem():
+    # both used to fail with 'the validation labels hold a single class'
+    X, y = _tiny()
+    with pytest.raises(ValueError, match="X has no rows"):
+        CTRClassifier("fm", **TINY).fit(X.iloc[:0], y[:0])
+    with pytest.raises(ValueError, match=r"X has 1 row\(s\): too few to hold out valid_fraction=0.1.*eval_set"):
+        CTRClassifier("fm", **TINY).fit(X.iloc[:1], y[:1])
+    # with an eval_set one training row is enough (without batch norm)
+    assert CTRClassifier("fm", **TINY).fit(X.iloc[:1], y[:1], eval_set=(X, y)).predict(X).shape == (len(X),)
+    with pytest.raises(ValueError, match="batch_norm=True needs at least 2 training rows, got 1"):
+        CTRClassifier("deepfm", batch_norm=True, **TINY).fit(X.iloc[:1], y[:1], eval_set=(X, y))
+
+
+@pytest.mark.parametrize("hidden", [(8.7,), ("a",), (None,), (True, 8)])
+def test_hidden_widths_must_be_integers(hidden):
+    # (8.7,) used to build a width-8 layer silently; ("a",) and (None,) failed inside int()
+    X, y = _tiny()
+    with pytest.raises(TypeError, match="hidden must list integer layer widths"):
+        CTRClassifier("deepfm", **{**TINY, "hidden": hidden}).fit(X, y)
+
+
+def test_hidden_widths_positive_and_numpy_integers_accepted():
+    X, y = _tiny()
+    with pytest.raises(ValueError, match="hidden must list positive layer widths"):
+        CTRClassifier("deepfm", **{**TINY, "hidden": (8, 0)}).fit(X, y)
+    clf = CTRClassifier("deepfm", **{**TINY, "hidden": np.array([6, 5])}).fit(X, y)
+    assert [m.out_features for m in clf.net_.mlp if isinstance(m, torch.nn.Linear)] == [6, 5]
+
+
+@pytest.mark.parametrize("given", [dict(numeric=["C1"]), dict(categorical=["C2", "C3", "I1"])],
+                         ids=["numeric_only", "categorical_only"])
+def test_one_field_role_given_the_other_takes_the_remaining_columns(given):
+    # naming only one role used to leave the other empty, so fit failed with 'unexpected columns'
+    X, y = _tiny()
+    explicit = CTRClassifier("fm", categorical=["C2", "C3", "I1"], numeric=["C1"], **TINY).fit(X, y)
+    clf = CTRClassifier("fm", **given, **TINY).fit(X, y)
+    assert clf.schema_.categorical == ["C2", "C3", "I1"] and clf.schema_.numeric == ["C1"]
+    np.testing.assert_array_equal(clf.predict_proba(X), explicit.predict_proba(X))
+
+
+def test_bad_labels_and_eval_sets_name_the_argument():
+    X, y = _tiny()
+    clf = CTRClassifier("fm", **TINY)
+    with pytest.raises(ValueError, match=r"y must have shape \(400,\) to match X, got \(400, 1\)"):
+        clf.fit(X, y.reshape(-1, 1))
+    with pytest.raises(TypeError, match="y must be numeric 0/1 labels, got dtype <U3"):
+        clf.fit(X, np.where(y == 1, "yes", "no"))
+    with pytest.raises(TypeError, match=r"eval_set must be a tuple \(X_valid, y_valid\) or None"):
+        clf.fit(X, y, eval_set=[X, y])
+    with pytest.raises(TypeError, match="eval_set\\[0\\] must be a pandas DataFrame, got ndarray"):
+        clf.fit(X, y, eval_set=(X.to_numpy(), y))
+    with pytest.raises(ValueError, match=r"eval_set\[1\] must hold only 0 and 1"):
+        clf.fit(X, y, eval_set=(X, y * 2.0))
+    with pytest.raises(ValueError, match="validation labels hold a single class"):
+        clf.fit(X, y, eval_set=(X, np.zeros(len(X))))
+    with pytest.raises(TypeError, match="X must be a pandas DataFrame, got ndarray"):
+        clf.fit(X.to_numpy(), y)
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got 1.0"):
+        CTRClassifier("fm", dropout=1.0, **TINY).fit(X, y)
+    with pytest.raises(ValueError, match=r"valid_fraction must be in \(0, 1\), got 1.0"):
+        CTRClassifier("fm", valid_fraction=1.0, **TINY).fit(X, y)
+
+
+def test_predict_and_embedding_size_before_and_after_fit():
+    from sklearn.exceptions import NotFittedError
+
+    X, y = _tiny()
+    clf = CTRClassifier("fm", **TINY)
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+    with pytest.raises(NotFittedError):
+        clf.n_embedding_params_
+    clf.fit(X, y)
+    np.testing.assert_array_equal(clf.predict(X), (clf.predict_proba(X)[:, 1] > 0.5).astype(np.int64))
+    assert clf.n_embedding_params_ == clf.schema_.n_features_ * 4 == clf.net_.embedding.weight.numel()
+
+
+@pytest.mark.parametrize("backbone", ["fm", "dcn"])
+def test_embed_l2_adds_half_the_squared_norm_of_the_tables_to_the_loss(backbone):
+    # One batch per epoch: the first recorded loss is taken at the initial weights, which are the same
+    # for both runs (same seed); the difference is the penalty embed_l2 / 2 * (||E||^2 + ||w||^2).
+    # lr is tiny, so the fitted tables are the initial ones to ~1e-12.
+    X, y = _tiny()
+    settings = dict(TINY, batch_size=1024, lr=1e-12)
+    plain = CTRClassifier(backbone, **settings).fit(X, y)
+    penalised = CTRClassifier(backbone, embed_l2=0.3, **settings).fit(X, y)
+    net = penalised.net_
+    squares = net.embedding.weight.pow(2).sum() + (net.linear.weight.pow(2).sum() if backbone == "fm" else 0.0)
+    assert hasattr(net, "linear") == (backbone == "fm")
+    expected = 0.5 * 0.3 * squares.item()
+    got = penalised.history_[0]["train_loss"] - plain.history_[0]["train_loss"]
+    assert got == pytest.approx(expected, rel=1e-4) and expected > 0.1
+
+
+def test_lr_decay_multiplies_the_rate_after_every_epoch_without_a_better_valid_auc(monkeypatch):
+    import graphrec.ctr.estimators as estimators
+
+    optimizers = []
+
+    class Recording(AdamWithSGDGroups):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            optimizers.append(self)
+
+    monkeypatch.setattr(estimators, "AdamWithSGDGroups", Recording)
+    X, y = _tiny()
+    for decay, expected in ((0.1, [1e-2, 1e-2, 1e-3, 1e-4, 1e-4]), (1.0, [1e-2] * 5)):
+        scores, lrs = iter([0.6, 0.5, 0.55, 0.7, 0.65]), []
+
+        def scripted(net, xv, yv):   # the learning rate of the epoch just run, then its scripted valid AUC
+            lrs.append(optimizers[-1].param_groups[0]["lr"])
+            return {"valid_auc": next(scores), "valid_logloss": 0.5}
+
+        clf = CTRClassifier("fm", **{**TINY, "max_epochs": 5, "lr": 1e-2, "patience": None, "lr_decay": decay})
+        monkeypatch.setattr(clf, "_valid_scores", scripted)
+        clf.fit(X, y)
+        assert lrs == pytest.approx(expected) and clf.best_epoch_ == 3
+
+
+def test_schema_field_of_and_bad_frames():
+    frame = pd.DataFrame({"a": ["x", "y", "x"], "b": [1, 2, 3], "n": [1.0, 10.0, 100.0]})
+    schema = CTRSchema(["a", "b"], ["n"]).fit(frame)
+    field = schema.field_of()
+    assert field.shape == (schema.n_features_,)
+    for j in range(3):   # every id of field j's block, OOV included, maps to j
+        lo, size = schema.offsets_[j], schema.field_dims_[j]
+        assert (field[lo:lo + size] == j).all()
+    assert (field[schema.transform(frame)] == np.arange(3)).all()
+    with pytest.raises(TypeError, match="X must be a pandas DataFrame, got dict"):
+        schema.transform(frame.to_dict())
+    with pytest.raises(ValueError, match="X has no rows"):
+        schema.transform(frame.iloc[:0])
+    with pytest.raises(ValueError, match="categorical and numeric must be disjoint"):
+        CTRSchema(["a", "n"], ["n"]).fit(frame)
+    with pytest.raises(ValueError, match="name at least one field"):
+        CTRSchema([]).fit(frame)
+
+
+def test_optfs_hard_gates_and_embedding_size_follow_the_kept_values(optfs_fit):
+    model, table, _ = optfs_fit
+    gates = model.net_.mask.gates().detach().numpy()
+    np.testing.assert_array_equal(gates, model.feature_mask_.astype(gates.dtype))   # 0/1 once retrained
+    assert model.n_embedding_params_ == int(model.feature_mask_.sum()) * model.embed_dim
+    assert 0 < model.n_embedding_params_ < model.schema_.n_features_ * model.embed_dim
+    from graphrec.bench.tasks.ctr import report
+
+    got = report(model, table, seconds=1.0)
+    assert got["feature_ratio"] == pytest.approx(model.feature_mask_.mean())
+    assert got["emb_params"] == model.n_embedding_params_
+
+
+def test_optfs_frozen_network_needs_a_warm_up():
+    X, y = _tiny()
+    with pytest.raises(ValueError, match="freeze_network=True needs warmup_epochs >= 1"):
+        OptFS("fm", freeze_network=True, warmup_epochs=0, search_epochs=2, **TINY).fit(X, y)
+
+
+def test_dnis_integer_budget_keeps_exactly_that_many_entries():
+    X, y = _tiny()
+    model = DNIS("fm", target_params=37, search_epochs=1, **TINY).fit(X, y)
+    assert model.n_embedding_params_ == model.mask_.sum() == model.dims_.sum() == 37
+    assert np.count_nonzero(model.net_.embedding.weight.detach().numpy()) <= 37
+    table_size = model.schema_.n_features_ * 4
+    with pytest.raises(ValueError, match=rf"target_params must be an integer in \[1, {table_size}\], got 1000000"):
+        DNIS("fm", target_params=10**6, search_epochs=1, **TINY).fit(X, y)
+    for bad in (True, "half"):
+        with pytest.raises(TypeError, match="target_params must be an int count or a float share"):
+            DNIS("fm", target_params=bad, search_epochs=1, **TINY).fit(X, y)

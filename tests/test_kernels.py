@@ -336,3 +336,29 @@ def test_import_is_light():
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     loaded = set(out.split())
     assert not {"numba", "torch", "torch_geometric"} & loaded
+
+
+# ----------------------------------------------------------------------------- rarely taken paths
+@pytest.mark.parametrize("steps", [2.7, 2.0, "2", None, True])
+def test_csr_horner_steps_must_be_an_integer(steps):
+    # int(2.7) == 2 used to drop the last power silently; "2" was parsed, None failed inside int()
+    a = sp.csr_matrix(np.array([[0.0, 1.0], [1.0, 0.0]]))
+    with pytest.raises(TypeError, match=f"steps must be an integer >= 0, got {type(steps).__name__}"):
+        K.csr_horner(a, np.array([1.0, 0.0]), 0.5, steps)
+    # numpy integers are integers: h + 0.5 a h + 0.25 a^2 h
+    np.testing.assert_allclose(K.csr_horner(a, np.array([1.0, 0.0]), 0.5, np.int64(2)), [1.25, 0.5])
+
+
+def test_has_compiled_warns_once_per_fallback_when_a_kernel_is_missing(monkeypatch):
+    monkeypatch.setattr(K, "_warned_fallbacks", set())
+    present = "topk_exclude_f64" if hasattr(K._load_ext(), "topk_exclude_f64") else None   # when _ext is built
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert K.has_compiled("no_such_kernel", "the test uses its numpy path") is False
+        assert K.has_compiled("no_such_kernel", "the test uses its numpy path") is False
+        assert K.has_compiled("another_missing_kernel", "another path runs") is False
+        if present is not None:
+            assert K.has_compiled(present, "unused") is True
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 2   # once per fallback, none for a kernel that is there
+    assert "missing or outdated; the test uses its numpy path" in messages[0] and "another path runs" in messages[1]

@@ -497,3 +497,69 @@ def test_regression_hand_worked_and_sklearn():
 def test_regression_bad_input(y, p, match):
     with pytest.raises(ValueError, match=match):
         rmse(y, p)
+
+
+# ----------------------------------------------------------------------------- rarely taken paths
+@pytest.mark.parametrize("convert", [
+    lambda s: s,                                     # integer numpy scores: ranked as float64
+    lambda s: torch.from_numpy(s),                   # integer tensor
+    lambda s: s.astype(np.float16),                  # half precision, numpy and torch: widened
+    lambda s: torch.from_numpy(s).half(),
+], ids=["numpy_int", "torch_int", "numpy_half", "torch_half"])
+def test_evaluate_full_ranking_takes_integer_and_half_scores_like_float64(convert):
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 40, size=(30, 12))     # many ties: broken by ascending id either way
+    train = sp.csr_matrix(rng.random((30, 12)) < 0.2)
+    test = sp.csr_matrix((rng.random((30, 12)) < 0.25) & ~train.toarray())
+    got = evaluate_full_ranking(lambda users: convert(scores[users]), train, test, ks=(3, 5))
+    assert got == pytest.approx(_brute_force_full_ranking(scores.astype(np.float64), train, test, (3, 5)))
+
+
+def test_evaluate_full_ranking_refuses_boolean_and_complex_tensors():
+    train, test = _csr([[0], [1]], n_items=4), _csr([[2], [3]], n_items=4)
+    for dtype in (torch.bool, torch.complex64):
+        with pytest.raises(TypeError, match=f"score_fn must return real-valued scores, got dtype {dtype}"):
+            evaluate_full_ranking(lambda users: torch.ones((len(users), 4), dtype=dtype), train, test, ks=(1,))
+
+
+def test_ks_as_one_integer_and_bad_ks():
+    topk = np.array([[1, 0], [2, 0]])
+    test = sp.csr_matrix(np.array([[0, 1, 1, 0], [1, 0, 0, 0]], dtype=float))
+    assert ranking_metrics(topk, test, ks=2) == ranking_metrics(topk, test, ks=(2,))
+    assert ranking_metrics(topk, test, ks=np.int64(2)) == ranking_metrics(topk, test, ks=[2])
+    for ks in (2.0, None):
+        with pytest.raises(TypeError, match=f"ks must be an iterable of positive integers, got {ks}"):
+            ranking_metrics(topk, test, ks=ks)
+    with pytest.raises(TypeError, match="test_items must hold real numbers, got dtype complex128"):
+        ranking_metrics(topk, test.astype(np.complex128), ks=2)
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    ({"targets": torch.tensor([0.0, 1.0])}, TypeError, "targets must hold integers, got dtype torch.float32"),
+    ({"targets": torch.tensor([True, False])}, TypeError, "targets must hold integers, got dtype torch.bool"),
+    ({"targets": torch.tensor([[0], [1]])}, ValueError, r"targets must be 1-dimensional, got shape \(2, 1\)"),
+    ({"scores": torch.ones(2, 3, 1)}, ValueError,
+     r"scores must be 2-dimensional \(b, n_entities\), got shape \(2, 3, 1\)"),
+    ({"scores": torch.ones(2, 0)}, ValueError, "scores has no columns"),
+    ({"scores": np.ones((2, 0))}, ValueError, "scores has no columns"),
+    ({"filter_indptr": torch.tensor([0.0, 1.0, 1.0]), "filter_indices": [0]}, TypeError,
+     "filter_indptr must hold integers"),
+])
+def test_filtered_ranks_bad_tensor_input(kwargs, exc, match):
+    args = {"scores": torch.ones(2, 3), "targets": torch.tensor([0, 1]), **kwargs}
+    with pytest.raises(exc, match=match):
+        filtered_ranks(**args)
+
+
+def test_filtered_ranks_tensor_targets_and_filter_match_numpy():
+    scores = torch.from_numpy(LP_SCORES)
+    got = filtered_ranks(scores, torch.from_numpy(LP_TARGETS).int(), torch.from_numpy(LP_INDPTR),
+                         torch.from_numpy(LP_INDICES).short(), ties="pessimistic")
+    assert isinstance(got, torch.Tensor) and got.tolist() == LP_EXPECTED["pessimistic"]
+
+
+def test_regression_on_arrays_without_entries():
+    with pytest.raises(ValueError, match="y_true and y_pred are empty; expected at least one value"):
+        rmse(np.zeros((2, 0)), np.zeros((2, 0)))
+    with pytest.raises(ValueError, match="y_true and y_pred are empty"):
+        mae(np.zeros((3, 0)), np.zeros((3, 0)))

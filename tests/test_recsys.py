@@ -434,3 +434,124 @@ def test_implicit_missing_gives_clear_error(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", fake)
     with pytest.raises(ImportError, match="recsys"):
         ImplicitALS().fit(sp.csr_matrix(np.eye(3)))
+
+
+# ---------------------------------------------------------------- rarely taken paths
+def _rated(n_users=150, n_items=60, seed=0):
+    """Latent-factor interactions whose values are ratings 1..5 (weights, not just 1)."""
+    data = make_latent_factor_interactions(n_users=n_users, n_items=n_items, random_state=seed)
+    ratings = data.user_items.copy()
+    ratings.data = np.random.default_rng(seed).integers(1, 6, ratings.nnz).astype(np.float32)
+    return ratings
+
+
+def test_ratio_split_joins_existing_splits_back_with_their_weights():
+    # An Interactions with given splits is joined back before the per-user split: the result must be
+    # the split of the whole data. The join used to add the splits and set every value to 1, so the
+    # ratings were lost (and a threshold on them could no longer be applied).
+    from graphrec.datasets.interactions import Interactions
+
+    ratings = _rated()
+    coo = ratings.tocoo()
+    first = np.random.default_rng(1).random(coo.nnz) < 0.7
+    part = lambda keep: sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=coo.shape)  # noqa: E731
+    overlap = first | (np.arange(coo.nnz) % 11 == 0)   # some pairs are in both given splits
+    given = Interactions(ratings, splits={"train": part(overlap), "test": part(~first)})
+    whole = Interactions(ratings)
+    a, b = ratio_split(given, random_state=3), ratio_split(whole, random_state=3)
+    assert (a.user_items != b.user_items).nnz == 0 and set(a.user_items.data) == {1, 2, 3, 4, 5}
+    for name in ("train", "valid", "test"):
+        assert (a.splits[name] != b.splits[name]).nnz == 0, name
+
+
+def test_ratio_split_keeps_the_original_ids_of_the_kept_rows_and_columns():
+    from graphrec.datasets.interactions import Interactions
+
+    ratings = _rated(n_items=400)
+    user_ids = np.array([f"user{u}" for u in range(ratings.shape[0])])
+    item_ids = np.arange(ratings.shape[1]) * 10 + 7
+    out = ratio_split(Interactions(ratings, user_ids=user_ids, item_ids=item_ids), min_interactions=8, random_state=0)
+    core, users, items = k_core(ratings, 8)
+    assert 0 < len(users) < ratings.shape[0] and len(items) < ratings.shape[1]   # the core drops rows and columns
+    np.testing.assert_array_equal(out.user_ids, user_ids[users])
+    np.testing.assert_array_equal(out.item_ids, item_ids[items])
+    assert (out.user_items != ratings[users][:, items]).nnz == 0
+    # without ids, the kept positions in the input
+    bare = ratio_split(ratings, min_interactions=8, random_state=0)
+    np.testing.assert_array_equal(bare.user_ids, users)
+    np.testing.assert_array_equal(bare.item_ids, items)
+
+
+def test_ratio_split_and_given_split_bad_input():
+    ratings = _rated()
+    for ratios in (0.8, "abc", (0.8, None, 0.1)):
+        with pytest.raises(TypeError, match=r"ratios must be three positive shares \(train, valid, test\), got"):
+            ratio_split(ratings, ratios=ratios)
+    with pytest.raises(TypeError, match="data must be an Interactions or a scipy sparse users x items matrix, got nd"):
+        ratio_split(ratings.toarray())
+    with pytest.raises(ValueError, match="no interaction is left after the 1000-core filter"):
+        ratio_split(ratings, min_interactions=1000)
+    with pytest.raises(TypeError, match="data must be an Interactions, got csr_matrix"):
+        given_split(ratings)
+
+
+def test_recommend_reads_the_rows_of_the_given_users_from_the_full_matrix(fitted):
+    model, train = fitted
+    users = np.array([9, 3, 40])
+    from_full, full_scores = model.recommend(users, train, N=6)   # (n_users, n_items): rows picked by id
+    from_rows, row_scores = model.recommend(users, train[users], N=6)
+    np.testing.assert_array_equal(from_full, from_rows)
+    np.testing.assert_array_equal(full_scores, row_scores)
+    for row, u in zip(from_full, users):
+        assert not set(row) & set(train[u].indices)
+    with pytest.raises(ValueError, match=f"user_items has 10 items, the model {train.shape[1]}"):
+        model.recommend(3, train[3][:, :10])
+    with pytest.raises(TypeError, match="userid must be integer ids, got dtype float64"):
+        model.recommend(3.0, train[3])
+    with pytest.raises(TypeError, match="itemid must be integer ids"):
+        model.similar_items([0.5])
+
+
+def test_check_user_items_refuses_complex_and_negative_values():
+    from graphrec.recsys.estimators import check_user_items
+
+    with pytest.raises(TypeError, match="user_items must hold numbers, got dtype complex128"):
+        check_user_items(sp.csr_matrix(np.array([[1 + 1j, 0.0]])))
+    with pytest.raises(ValueError, match="train split contains negative values"):
+        check_user_items(sp.csr_matrix(np.array([[1.0, -2.0]])), name="train split")
+
+
+def test_bad_time_budget_and_sharding_without_distributed():
+    good = sp.csr_matrix(np.eye(4, dtype=np.float32))
+    with pytest.raises(ValueError, match=r"max_seconds must be a finite number in \(0.0, inf\], got 0.0"):
+        DirectAU(epochs=1, max_seconds=0).fit(good)
+    with pytest.raises(ValueError, match="shard_embeddings=True needs distributed=True and encoder='mf'"):
+        BPR(epochs=1, shard_embeddings=True).fit(good)
+
+
+def test_sparse_row_adam_step_with_closure_matches_adam_on_a_dense_table():
+    ids = torch.tensor([0, 3, 3, 1])
+    tables = []
+    for sparse in (True, False):
+        emb = torch.nn.Embedding(5, 2, sparse=sparse)
+        with torch.no_grad():
+            emb.weight.copy_(torch.arange(10.0).reshape(5, 2) / 10)
+        tables.append(emb)
+    sparse_emb, dense_emb = tables
+    opt = SparseRowAdam(sparse_emb.parameters(), lr=0.1, weight_decay=0.01)
+    ref = torch.optim.Adam(dense_emb.parameters(), lr=0.1, weight_decay=0.01)
+
+    def closure_for(emb, optimizer):
+        def closure():
+            optimizer.zero_grad()
+            loss = emb(ids).pow(2).sum()
+            loss.backward()
+            return loss
+        return closure
+
+    for _ in range(3):
+        loss = opt.step(closure_for(sparse_emb, opt))
+        ref_loss = ref.step(closure_for(dense_emb, ref))
+        assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-6)
+        assert sparse_emb.weight.grad.is_sparse   # the closure's sparse gradient is left in place
+    torch.testing.assert_close(sparse_emb.weight, dense_emb.weight)

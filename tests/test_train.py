@@ -529,3 +529,189 @@ def test_batch_bounds_joins_a_too_small_last_batch_and_names_bad_arguments():
     for args, name in (((9, 0), "batch_size"), ((9, 4, 0), "min_rows"), ((-1, 4), "n")):
         with pytest.raises(ValueError, match=name):
             batch_bounds(*args)
+
+
+# ---------------------------------------------------------------------------- rarely taken paths
+@pytest.mark.parametrize(
+    "overrides, error, match",
+    [
+        (dict(monitor=5), TypeError, "monitor must be a metric name \\(str\\) or None, got int"),
+        (dict(verbose="yes"), TypeError, "verbose must be a bool or an int, got str"),
+        (dict(device="meta"), ValueError, "device must be a CPU or CUDA device, got 'meta'"),
+    ],
+)
+def test_more_bad_constructor_arguments(overrides, error, match):
+    with pytest.raises(error, match=match):
+        _trainer(**overrides)
+
+
+def test_bad_loss_and_eval_results_name_the_problem():
+    x, y = regression_data(32)
+    with pytest.raises(TypeError, match="loss_fn must return a torch.Tensor, got float at epoch 0, batch 0"):
+        _trainer(loss_fn=lambda m, b: 1.0).fit(batches_of(x, y))
+    with pytest.raises(ValueError, match="epoch 0, batch 0 does not require grad"):
+        _trainer(loss_fn=lambda m, b: torch.tensor(1.0)).fit(batches_of(x, y))
+    with pytest.raises(TypeError, match="eval_fn must return a dict of metric name -> float, got list"):
+        _trainer(eval_fn=lambda m: [1.0]).fit(batches_of(x, y))
+    with pytest.raises(ValueError, match="eval_fn returned metric name 1"):
+        _trainer(eval_fn=lambda m: {1: 1.0}).fit(batches_of(x, y))
+
+
+def _linear_checkpoint(folder, **kwargs):
+    """Train a Linear(3, 1) for one epoch with a checkpoint in ``folder``; returns the checkpoint path."""
+    model = nn.Linear(3, 1)
+    Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), mse, max_epochs=1, checkpoint_dir=folder,
+            random_state=0, verbose=False, **kwargs).fit(batches_of(*regression_data(32)))
+    return folder / "last.pt"
+
+
+def _resume_linear(folder, **kwargs):
+    model = nn.Linear(3, 1)
+    return Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), mse, max_epochs=2, checkpoint_dir=folder,
+                   random_state=0, verbose=False, **kwargs).fit(batches_of(*regression_data(32)))
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda state: [1, 2], "holds a list, expected a dict"),
+    (lambda state: {k: v for k, v in state.items() if k not in ("rng", "history")},
+     r"is missing keys \['history', 'rng'\]"),
+    (lambda state: {**state, "format_version": 2}, "has format_version 2, this graphrec reads 1"),
+    (lambda state: {**state, "device_type": "cuda"}, "was written on a cuda device; resume on cuda, not cpu"),
+    (lambda state: {**state, "rng": {**state["rng"], "generator": torch.zeros(3, dtype=torch.uint8)}},
+     r"could not be restored \(RuntimeError"),
+], ids=["not_a_dict", "missing_keys", "format_version", "device_type", "bad_rng_state"])
+def test_damaged_or_foreign_checkpoint_is_rejected_naming_the_file(tmp_path, edit, match):
+    path = _linear_checkpoint(tmp_path)
+    state = torch.load(path, weights_only=True)
+    torch.save(edit(state), path)
+    with pytest.raises(CheckpointError, match=match) as info:
+        _resume_linear(tmp_path)
+    assert str(path) in str(info.value)
+
+
+def test_checkpoint_written_with_or_without_a_monitor_is_rejected_by_the_other(tmp_path):
+    _linear_checkpoint(tmp_path / "plain")
+    with pytest.raises(CheckpointError, match="written without a monitor, but this Trainer has monitor='train_loss'"):
+        _resume_linear(tmp_path / "plain", monitor="train_loss")
+    _linear_checkpoint(tmp_path / "watched", monitor="train_loss")
+    with pytest.raises(CheckpointError, match="written with a monitor, but this Trainer has monitor=None"):
+        _resume_linear(tmp_path / "watched")
+
+
+def test_checkpoint_of_another_architecture_lists_missing_and_unexpected_keys(tmp_path):
+    path = _linear_checkpoint(tmp_path)
+    model = nn.Sequential(nn.Linear(3, 1))
+    trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), mse, max_epochs=2, checkpoint_dir=tmp_path,
+                      random_state=0, verbose=False)
+    with pytest.raises(CheckpointError, match=r"missing \['0.bias', '0.weight'\]; unexpected \['bias', 'weight'\]"):
+        trainer.fit(batches_of(*regression_data(32)))
+    assert path.exists()
+
+
+def test_checkpoint_with_another_number_of_parameter_groups_is_rejected(tmp_path):
+    _linear_checkpoint(tmp_path)
+    model = nn.Linear(3, 1)
+    opt = torch.optim.SGD([{"params": [model.weight]}, {"params": [model.bias]}], lr=0.1)
+    trainer = Trainer(model, opt, mse, max_epochs=2, checkpoint_dir=tmp_path, random_state=0, verbose=False)
+    with pytest.raises(CheckpointError, match=r"has 1 optimizer parameter group\(s\), this optimizer 2"):
+        trainer.fit(batches_of(*regression_data(32)))
+
+
+def test_failed_checkpoint_write_keeps_the_previous_file_and_leaves_no_temp_file(tmp_path):
+    from graphrec.train.checkpoint import load_checkpoint, save_checkpoint
+
+    path = _linear_checkpoint(tmp_path)
+    before = path.read_bytes()
+    state = load_checkpoint(path)
+    with pytest.raises(Exception):   # a lambda cannot be pickled: torch.save fails mid-write
+        save_checkpoint({**state, "history": [lambda: None]}, path)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+
+
+def _lr_trainer(folder, scheduler, max_epochs):
+    with torch.random.fork_rng(devices=[]):   # the same initial weights every time, global RNG untouched
+        torch.default_generator.manual_seed(0)
+        model = nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    return Trainer(model, opt, mse, max_epochs=max_epochs, scheduler=scheduler(opt), checkpoint_dir=folder,
+                   random_state=0, verbose=False)
+
+
+def test_resume_with_other_multistep_milestones_is_an_error(tmp_path):
+    # MultiStepLR keeps its milestones as a Counter {epoch: count}: a resumed run with other milestones
+    # used to go on silently with the checkpoint's (they were compared only where both sides had a key).
+    x, y = regression_data(32)
+    _lr_trainer(tmp_path, lambda o: torch.optim.lr_scheduler.MultiStepLR(o, [1, 2]), 1).fit(batches_of(x, y))
+    for milestones, named in (([5, 6], "[1, 2] in the checkpoint vs [5, 6] now"),
+                              ([1, 2, 3], "[1, 2] in the checkpoint vs [1, 2, 3] now")):
+        resumed = _lr_trainer(tmp_path, lambda o: torch.optim.lr_scheduler.MultiStepLR(o, milestones), 4)
+        with pytest.raises(CheckpointError, match="was trained with other settings") as info:
+            resumed.fit(batches_of(x, y))
+        assert f"scheduler.milestones: {named}" in str(info.value)
+    same = _lr_trainer(tmp_path, lambda o: torch.optim.lr_scheduler.MultiStepLR(o, [1, 2]), 4)
+    same.fit(batches_of(x, y))
+    assert same.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.1**2)
+
+
+def test_cosine_warm_restarts_resumes_like_an_uninterrupted_run(tmp_path):
+    # T_cur and T_i are the position in the restart cycle (progress), not settings: resuming used to
+    # fail with 'scheduler.T_cur: 1 in the checkpoint vs 0 now'.
+    x, y = regression_data(32)
+    warm = lambda o: torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=2, T_mult=2)  # noqa: E731
+    straight = _lr_trainer(tmp_path / "straight", warm, 5)
+    straight.fit(batches_of(x, y))
+    _lr_trainer(tmp_path / "split", warm, 3).fit(batches_of(x, y))
+    resumed = _lr_trainer(tmp_path / "split", warm, 5)
+    result = resumed.fit(batches_of(x, y))
+    assert result.epochs_run == 5
+    # 5 steps: the first cycle (2 epochs), then 3 epochs into the second (T_i = 2 * 2)
+    assert resumed.scheduler.state_dict()["T_cur"] == straight.scheduler.state_dict()["T_cur"] == 3
+    assert resumed.scheduler.state_dict()["T_i"] == straight.scheduler.state_dict()["T_i"] == 4
+    assert resumed.optimizer.param_groups[0]["lr"] == straight.optimizer.param_groups[0]["lr"]
+    assert_same_params(resumed.model, straight.model)
+    # its settings are still checked
+    other = _lr_trainer(tmp_path / "split", lambda o: torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=3), 6)
+    with pytest.raises(CheckpointError, match="scheduler.T_0: 2 in the checkpoint vs 3 now"):
+        other.fit(batches_of(x, y))
+
+
+def test_sequential_schedule_with_another_number_of_stages_is_an_error(tmp_path):
+    from graphrec.train.checkpoint import check_training_settings_match
+
+    model = nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    lr = torch.optim.lr_scheduler
+
+    def sequential(n_stages):
+        stages = [lr.ConstantLR(opt, factor=0.5, total_iters=2)] + [lr.ExponentialLR(opt, 0.9)] * (n_stages - 1)
+        return lr.SequentialLR(opt, stages, milestones=[2 * (i + 1) for i in range(n_stages - 1)])
+
+    saved = sequential(2).state_dict()
+    check_training_settings_match(opt.state_dict(), opt, saved, sequential(2), tmp_path / "last.pt")   # same: no error
+    with pytest.raises(CheckpointError) as info:
+        check_training_settings_match(opt.state_dict(), opt, saved, sequential(3), tmp_path / "last.pt")
+    message = str(info.value)
+    assert "scheduler._milestones: 1 entries in the checkpoint vs 2 now" in message
+    assert "scheduler._schedulers: 2 entries in the checkpoint vs 3 now" in message
+
+
+def test_random_state_forms_and_bad_seeds():
+    x, y = regression_data(64)
+    with pytest.raises(ValueError, match="random_state must be a non-negative integer, got -1"):
+        _trainer(random_state=-1)
+    for flag in (True, np.bool_(False)):   # used to be taken as the seed 1 / 0
+        with pytest.raises(TypeError, match="random_state must be None, an int, a numpy Generator or RandomState, "
+                                            "got bool"):
+            _trainer(random_state=flag)
+    # a legacy RandomState seeds the run like any other form: the same state, the same result
+    runs = []
+    for seed in (3, 3, 4):
+        model = fresh_noisy()
+        noisy_trainer(model, max_epochs=2, random_state=np.random.RandomState(seed)).fit(batches_of(x, y))
+        runs.append(model.out.weight.detach().clone())
+    assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])
+
+
+def test_device_auto_picks_cuda_when_there_is_one():
+    expected = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert _trainer(device="auto").device == expected and _trainer(device=None).device == expected

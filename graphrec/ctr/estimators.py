@@ -7,6 +7,7 @@ search methods :class:`~graphrec.ctr.OptFS` and :class:`~graphrec.ctr.DNIS` exte
 from __future__ import annotations
 
 import logging
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -81,7 +82,9 @@ class _CTRBase(GraphrecEstimator):
         check_int(self.embed_dim, "embed_dim", low=1)
         if isinstance(self.hidden, (str, bytes)) or not isinstance(self.hidden, (Sequence, np.ndarray)):
             raise TypeError(f"hidden must be a sequence of layer widths, e.g. (400, 400), got {self.hidden!r}")
-        if any(int(h) < 1 for h in self.hidden):
+        if any(isinstance(h, bool) or not isinstance(h, numbers.Integral) for h in self.hidden):
+            raise TypeError(f"hidden must list integer layer widths, e.g. (400, 400), got {self.hidden!r}")
+        if any(h < 1 for h in self.hidden):
             raise ValueError(f"hidden must list positive layer widths, got {self.hidden!r}")
         if check_float(self.dropout, "dropout", low=0.0, high=1.0) == 1.0:
             raise ValueError("dropout must be in [0, 1), got 1.0")
@@ -103,16 +106,29 @@ class _CTRBase(GraphrecEstimator):
     def _prepare(self, X: pd.DataFrame, y: Any, eval_set: tuple | None) -> tuple[torch.Tensor, ...]:
         if not isinstance(X, pd.DataFrame):
             raise TypeError(f"X must be a pandas DataFrame, got {type(X).__name__}")
+        if len(X) == 0:
+            raise ValueError("X has no rows; expected at least one training row")
         y = check_labels01(y, len(X))
         if self.categorical is None and self.numeric is None:
             numeric = [c for c in X.columns if pd.api.types.is_float_dtype(X[c])]
             categorical = [c for c in X.columns if c not in numeric]
+        elif self.numeric is None:  # the columns not named categorical are numeric, and vice versa
+            categorical = list(self.categorical)
+            numeric = [c for c in X.columns if c not in categorical]
+        elif self.categorical is None:
+            numeric = list(self.numeric)
+            categorical = [c for c in X.columns if c not in numeric]
         else:
-            categorical, numeric = list(self.categorical or []), list(self.numeric or [])
+            categorical, numeric = list(self.categorical), list(self.numeric)
         self.rng_ = check_random_state(self.random_state)
         if eval_set is None:
             perm = self.rng_.permutation(len(X))
             n_val = max(1, int(round(self.valid_fraction * len(X))))
+            if n_val >= len(X):
+                raise ValueError(
+                    f"X has {len(X)} row(s): too few to hold out valid_fraction={self.valid_fraction} of them for "
+                    "early stopping and train on the rest; pass more rows or eval_set=(X_valid, y_valid)"
+                )
             val_idx, tr_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
             X, Xv, y, yv = X.iloc[tr_idx], X.iloc[val_idx], y[tr_idx], y[val_idx]
         else:
@@ -260,6 +276,7 @@ class CTRClassifier(_CTRBase):
         Categorical values seen fewer times in the training rows map to the field's OOV id.
     categorical, numeric : list of str or None
         Field roles; ``None`` for both: float columns are numeric, every other column categorical.
+        ``None`` for one of them: it takes every column the other does not name.
     valid_fraction : float, default=0.1
         Share of ``X`` held out for early stopping when ``fit`` gets no ``eval_set``.
     device, random_state, verbose

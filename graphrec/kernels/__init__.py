@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import numbers
 import os
 import types
 import warnings
@@ -365,6 +366,8 @@ def csr_horner(
     csr, h, squeeze = _check_sparse_dense(a, h, "h")
     if csr.shape[0] != csr.shape[1]:
         raise ValueError(f"a must be square (n, n) for a matrix polynomial, got shape {csr.shape}")
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):  # int(2.7) would drop a step silently
+        raise TypeError(f"steps must be an integer >= 0, got {type(steps).__name__} {steps!r}")
     steps = int(steps)
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")

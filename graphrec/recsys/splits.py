@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -74,7 +75,8 @@ def ratio_split(
     Parameters
     ----------
     data : Interactions or sparse (n_users, n_items)
-        All interactions (existing splits are joined back, as DirectAU joins LightGCN's files).
+        All interactions (existing splits are joined back, as DirectAU joins LightGCN's files; a pair
+        in two splits counts once, with its weight).
     ratios : (train, valid, test) shares, positive, normalised to sum to 1.
     min_interactions : int >= 1
         Core size applied to users and items (5 in the paper; 1 keeps everything).
@@ -85,14 +87,18 @@ def ratio_split(
     Interactions with splits ``"train"``, ``"valid"``, ``"test"`` (disjoint, union = the k-core).
     """
     inter = _as_interactions(data)
-    ratios = tuple(float(r) for r in ratios)
+    try:
+        ratios = tuple(float(r) for r in ratios)
+    except (TypeError, ValueError):
+        raise TypeError(f"ratios must be three positive shares (train, valid, test), got {ratios!r}") from None
     if len(ratios) != 3 or not all(np.isfinite(r) and r > 0 for r in ratios):
         raise ValueError(f"ratios must be three positive shares (train, valid, test), got {ratios!r}")
     ratios = tuple(r / sum(ratios) for r in ratios)
     full = inter.user_items
     if inter.splits:
-        full = sum(inter.splits.values()).tocsr()
-        full.data[:] = 1.0
+        # joined with the elementwise maximum: a pair in two splits counts once, with its weight
+        full = functools.reduce(lambda a, b: a.maximum(b), inter.splits.values()).tocsr()
+        full.sort_indices()
     m, users, items = k_core(full, min_interactions)
     if m.nnz == 0:
         raise ValueError(f"no interaction is left after the {min_interactions}-core filter")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -129,8 +130,16 @@ _PROGRESS_KEYS = frozenset({
     "params", "foreach", "fused", "capturable", "differentiable",                 # optimizer param group
     "last_epoch", "_step_count", "_last_lr", "_is_initial", "_get_lr_called_within_step",   # schedulers
     "best", "num_bad_epochs", "cooldown_counter",                                 # ReduceLROnPlateau
+    "T_cur", "T_i",                                                              # CosineAnnealingWarmRestarts' cycle
     "base_lrs",                                                                   # = the groups' initial_lr
 })
+
+
+def _shown(mapping: Mapping) -> Any:
+    """A data-keyed setting as the user wrote it: a Counter (``MultiStepLR``'s milestones) as its sorted elements."""
+    if isinstance(mapping, Counter):
+        return sorted(mapping.elements())
+    return dict(mapping)
 
 
 def _plain(value: Any) -> Any:
@@ -139,8 +148,17 @@ def _plain(value: Any) -> Any:
 
 def _setting_differences(saved: Any, current: Any, where: str, skip: frozenset[str]) -> list[str]:
     """``'where.key: saved vs current'`` for every plain setting (number, str, bool, None, sequences
-    of them, nested dicts) that both sides hold and that differs; keys in ``skip`` are ignored."""
+    of them, nested dicts) that both sides hold and that differs; keys in ``skip`` are ignored.
+
+    A mapping with string keys is a state (a param group, a scheduler's state): the entries both
+    sides hold are compared. One keyed by other values is a setting in itself (``MultiStepLR``'s
+    ``milestones``, a ``Counter`` of epochs) and is compared whole, entries on one side only included.
+    """
     if isinstance(saved, Mapping) and isinstance(current, Mapping):
+        if not all(isinstance(key, str) for key in (*saved, *current)):
+            if dict(saved) == dict(current):
+                return []
+            return [f"{where}: {_shown(saved)} in the checkpoint vs {_shown(current)} now"]
         out = []
         for key in sorted(saved.keys() & current.keys(), key=str):
             if key not in skip:
@@ -168,7 +186,9 @@ def check_training_settings_match(
     param groups' learning rate, betas, weight decay, ...; a scheduler's ``gamma``, ``T_max``,
     ``factor``, ...), so resuming with changed settings would silently go on with the old ones.
     Compared: every plain setting held on both sides, except progress and implementation entries
-    (``last_epoch``, ``_last_lr``, the plateau counters, ``foreach`` / ``fused``, ...). The base
+    (``last_epoch``, ``_last_lr``, the plateau counters, the warm-restart position ``T_cur`` /
+    ``T_i``, ``foreach`` / ``fused``, ...); data-keyed settings such as ``MultiStepLR``'s ``milestones``
+    are compared whole. The base
     learning rate is a group's ``initial_lr`` where a scheduler records it (all but
     ``ReduceLROnPlateau``, whose changes to ``lr`` cannot be told from a changed setting, so its
     base rate goes unchecked) and ``lr`` itself without a scheduler. A ``LambdaLR`` records the

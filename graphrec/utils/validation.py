@@ -64,6 +64,8 @@ def check_choice(value: Any, name: str, choices: tuple) -> Any:
 
 def check_random_state(random_state: Any) -> np.random.Generator:
     """Turn ``None`` / int / ``Generator`` / ``RandomState`` into a ``numpy.random.Generator``."""
+    if isinstance(random_state, (bool, np.bool_)):  # an Integral, but True is no seed: likely a misplaced flag
+        raise TypeError("random_state must be None, an int, a numpy Generator or RandomState, got bool")
     if random_state is None or isinstance(random_state, (numbers.Integral, np.integer)):
         if random_state is not None and int(random_state) < 0:
             raise ValueError(f"random_state must be a non-negative integer, got {random_state}")
